@@ -1,0 +1,235 @@
+//! Command-line flags, parsed into a typed configuration and validated before anything happens. A bad
+//! flag exits with status 64 (EX_USAGE) and a message.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// EX_USAGE from sysexits.h.
+const EXIT_USAGE: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(name = "oxkube", version, about = "Kubernetes in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CliCommand {
+    /// Run the control plane on this machine.
+    Server(ServerArgs),
+    /// Measure a component against its anchor and print the figures.
+    #[command(subcommand)]
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Where the server keeps its state, certificates and kubeconfig.
+    #[arg(long, default_value = "/var/lib/oxkube")]
+    data_dir: PathBuf,
+    /// Use etcd v3 at these comma-separated URLs instead of the embedded store.
+    #[arg(long)]
+    datastore_endpoint: Option<String>,
+    /// How much store history to keep, in seconds (watches and reads further back get 410 Gone).
+    #[arg(long, default_value_t = 300)]
+    compaction_interval_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchArgs {
+    /// The embedded store next to a real etcd started on loopback.
+    Store(StoreBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct StoreBenchArgs {
+    /// Sequential durable writes per backend.
+    #[arg(long, default_value_t = 2000)]
+    sequential: usize,
+    /// Writes per backend spread over the concurrent writers.
+    #[arg(long, default_value_t = 20000)]
+    concurrent: usize,
+    /// Concurrent writers.
+    #[arg(long, default_value_t = 64)]
+    writers: usize,
+    /// Keys read by the range test.
+    #[arg(long, default_value_t = 10000)]
+    range_keys: usize,
+    /// Events delivered by the watch test.
+    #[arg(long, default_value_t = 100000)]
+    watch_events: usize,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 512)]
+    value_size: usize,
+    /// Where to put both stores' data (a fresh temporary directory by default).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// The whole validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub command: Command,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Server(ServerConfig),
+    Bench(BenchTarget),
+}
+
+#[derive(Debug)]
+pub enum BenchTarget {
+    Store(oxkube_store::bench::BenchOptions),
+}
+
+/// Which store backend the server uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    Embedded,
+    Etcd { endpoints: String },
+}
+
+#[derive(Debug)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub store: StoreBackend,
+    pub compaction_window: Duration,
+}
+
+/// A flag that parsed but makes no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--datastore-endpoint {0:?}: each endpoint must be an http:// or https:// URL")]
+    Endpoint(String),
+    #[error("--data-dir must not be empty")]
+    DataDir,
+    #[error("--compaction-interval-seconds must be at least 1")]
+    Compaction,
+    #[error("bench: {0} must be at least 1")]
+    BenchCount(&'static str),
+}
+
+fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
+    if a.data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::DataDir);
+    }
+    if a.compaction_interval_seconds == 0 {
+        return Err(ConfigError::Compaction);
+    }
+    let store = match a.datastore_endpoint {
+        None => StoreBackend::Embedded,
+        Some(endpoints) => {
+            let ok = endpoints.split(',').map(str::trim).all(|e| {
+                let rest = e
+                    .strip_prefix("http://")
+                    .or_else(|| e.strip_prefix("https://"));
+                rest.is_some_and(|host| !host.is_empty())
+            });
+            if !ok {
+                return Err(ConfigError::Endpoint(endpoints));
+            }
+            StoreBackend::Etcd { endpoints }
+        }
+    };
+    Ok(ServerConfig {
+        data_dir: a.data_dir,
+        store,
+        compaction_window: Duration::from_secs(a.compaction_interval_seconds),
+    })
+}
+
+fn validate_store_bench(a: StoreBenchArgs) -> Result<oxkube_store::bench::BenchOptions, ConfigError> {
+    let counts = [
+        ("--sequential", a.sequential),
+        ("--concurrent", a.concurrent),
+        ("--writers", a.writers),
+        ("--range-keys", a.range_keys),
+        ("--watch-events", a.watch_events),
+    ];
+    if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
+        return Err(ConfigError::BenchCount(name));
+    }
+    Ok(oxkube_store::bench::BenchOptions {
+        sequential: a.sequential,
+        concurrent: a.concurrent,
+        writers: a.writers,
+        range_keys: a.range_keys,
+        watch_events: a.watch_events,
+        value_size: a.value_size,
+        dir: a.dir,
+    })
+}
+
+fn validate(cli: Cli) -> Result<Config, ConfigError> {
+    let command = match cli.command {
+        CliCommand::Server(a) => Command::Server(validate_server(a)?),
+        CliCommand::Bench(BenchArgs::Store(a)) => {
+            Command::Bench(BenchTarget::Store(validate_store_bench(a)?))
+        }
+    };
+    Ok(Config { command })
+}
+
+/// Parses and validates the command line; on failure returns the exit code after printing why.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Config, ExitCode> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return Err(if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+    };
+    validate(cli).map_err(|e| {
+        eprintln!("oxkube: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn server_flags_become_a_typed_config() {
+        let config = parse(args(
+            "oxkube server --data-dir /tmp/x --datastore-endpoint http://127.0.0.1:2379",
+        ))
+        .expect("valid");
+        let Command::Server(s) = config.command else {
+            panic!("not a server config")
+        };
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(
+            s.store,
+            StoreBackend::Etcd {
+                endpoints: "http://127.0.0.1:2379".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_flags_exit_64() {
+        for line in [
+            "oxkube server --compaction-interval-seconds 0",
+            "oxkube server --datastore-endpoint 127.0.0.1:2379",
+            "oxkube server --no-such-flag",
+            "oxkube bench store --writers 0",
+        ] {
+            assert_eq!(parse(args(line)).err(), Some(ExitCode::from(64)), "{line}");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The `oxkube` binary: parses flags into a validated config, then wires the components together.
+
+mod config;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use oxkube_store::{Compactor, EmbeddedOptions, EmbeddedStore, EtcdStore, Store};
+
+use crate::config::{BenchTarget, Command, Config, ServerConfig, StoreBackend};
+
+fn main() -> ExitCode {
+    let config = match config::parse(std::env::args_os()) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oxkube: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oxkube: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    match config.command {
+        Command::Server(server) => run_server(server).await,
+        Command::Bench(BenchTarget::Store(opts)) => {
+            let report = oxkube_store::bench::run(&opts).await?;
+            print!("{report}");
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(server: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &server.store {
+        StoreBackend::Embedded => {
+            let dir = server.data_dir.join("db");
+            let store = EmbeddedStore::open(EmbeddedOptions::new(&dir))
+                .with_context(|| format!("opening the embedded store in {}", dir.display()))?;
+            Arc::new(store)
+        }
+        StoreBackend::Etcd { endpoints } => Arc::new(EtcdStore::connect(endpoints).await?),
+    })
+}
+
+async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
+    let store = open_store(&server).await?;
+    let revision = store.current_revision().await?;
+    tracing::info!(data_dir = %server.data_dir.display(), revision, "store open");
+    let compactor = tokio::spawn(Compactor::new(store.clone(), server.compaction_window).run());
+    shutdown_signal().await?;
+    tracing::info!("shutting down");
+    compactor.abort();
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
