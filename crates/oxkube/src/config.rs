@@ -144,7 +144,9 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
     })
 }
 
-fn validate_store_bench(a: StoreBenchArgs) -> Result<oxkube_store::bench::BenchOptions, ConfigError> {
+fn validate_store_bench(
+    a: StoreBenchArgs,
+) -> Result<oxkube_store::bench::BenchOptions, ConfigError> {
     let counts = [
         ("--sequential", a.sequential),
         ("--concurrent", a.concurrent),

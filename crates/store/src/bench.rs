@@ -90,7 +90,10 @@ impl fmt::Display for Report {
                 true,
             ),
             (
-                format!("{} concurrent writers, writes/s ({})", o.writers, o.concurrent),
+                format!(
+                    "{} concurrent writers, writes/s ({})",
+                    o.writers, o.concurrent
+                ),
                 e.concurrent_writes_per_s,
                 d.concurrent_writes_per_s,
                 true,
@@ -109,10 +112,17 @@ impl fmt::Display for Report {
             ),
         ];
         for (name, emb, etcd, higher_is_better) in rows {
-            let ratio = if higher_is_better { emb / etcd } else { etcd / emb };
+            let ratio = if higher_is_better {
+                emb / etcd
+            } else {
+                etcd / emb
+            };
             writeln!(f, "{name:<44} {emb:>12.1} {etcd:>12.1} {ratio:>7.2}x")?;
         }
-        writeln!(f, "ratio: how many times better the embedded store is (time: etcd/embedded)")
+        writeln!(
+            f,
+            "ratio: how many times better the embedded store is (time: etcd/embedded)"
+        )
     }
 }
 
@@ -171,7 +181,8 @@ pub async fn workload(store: Arc<dyn Store>, o: &BenchOptions) -> Result<Figures
     }
     let sequential_writes_per_s = per_second(o.sequential, start.elapsed());
 
-    let elapsed = write_concurrently(&store, "/bench/conc/", o.concurrent, o.writers, &value).await?;
+    let elapsed =
+        write_concurrently(&store, "/bench/conc/", o.concurrent, o.writers, &value).await?;
     let concurrent_writes_per_s = per_second(o.concurrent, elapsed);
 
     write_concurrently(&store, "/bench/range/", o.range_keys, o.writers, &value).await?;

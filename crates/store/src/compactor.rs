@@ -70,12 +70,25 @@ mod tests {
         let store: Arc<dyn Store> =
             Arc::new(EmbeddedStore::open(EmbeddedOptions::new(dir.path())).expect("open"));
         let mut compactor = Compactor::new(store.clone(), DEFAULT_WINDOW);
-        assert_eq!(compactor.tick().await.ok(), Some(None), "first tick only looks");
-        let first = store.create(b"/a", Bytes::from_static(b"1")).await.expect("create");
+        assert_eq!(
+            compactor.tick().await.ok(),
+            Some(None),
+            "first tick only looks"
+        );
+        let first = store
+            .create(b"/a", Bytes::from_static(b"1"))
+            .await
+            .expect("create");
         // Compacts to revision 1 (before `first`): `first` stays readable.
         assert_eq!(compactor.tick().await.ok(), Some(Some(1)));
-        let second = store.update(b"/a", Bytes::from_static(b"2"), first).await.expect("update");
-        assert!(store.get(b"/a", Some(first)).await.is_ok(), "one window kept");
+        let second = store
+            .update(b"/a", Bytes::from_static(b"2"), first)
+            .await
+            .expect("update");
+        assert!(
+            store.get(b"/a", Some(first)).await.is_ok(),
+            "one window kept"
+        );
         // Compacts to `first`, which the previous tick saw; reads below it now fail.
         assert_eq!(compactor.tick().await.ok(), Some(Some(first)));
         assert!(matches!(

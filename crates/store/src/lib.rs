@@ -69,7 +69,10 @@ pub struct RangeResponse {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The key was created or updated; `prev` is the value before, for an update.
-    Put { kv: KeyValue, prev: Option<KeyValue> },
+    Put {
+        kv: KeyValue,
+        prev: Option<KeyValue>,
+    },
     /// The key was deleted at `revision`; `prev` is the value it had.
     Delete { prev: KeyValue, revision: Revision },
 }

@@ -32,7 +32,9 @@ async fn embedded() -> Backend {
 async fn etcd() -> Backend {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = LocalEtcd::start(dir.path()).await.expect("start etcd");
-    let store = EtcdStore::connect(server.endpoint()).await.expect("connect");
+    let store = EtcdStore::connect(server.endpoint())
+        .await
+        .expect("connect");
     Backend {
         store: Arc::new(store),
         _dir: dir,
@@ -96,8 +98,16 @@ async fn revisions_start_at_one_and_every_write_takes_the_next(s: Arc<dyn Store>
     let (r4, prev) = s.delete(b"/registry/a", None).await.expect("delete");
     assert_eq!((r4, prev.mod_revision), (5, 3));
     // Re-created: a new create_revision.
-    let r5 = s.create(b"/registry/a", b("3")).await.expect("create again");
-    let kv = s.get(b"/registry/a", None).await.expect("get").0.expect("exists");
+    let r5 = s
+        .create(b"/registry/a", b("3"))
+        .await
+        .expect("create again");
+    let kv = s
+        .get(b"/registry/a", None)
+        .await
+        .expect("get")
+        .0
+        .expect("exists");
     assert_eq!((kv.create_revision, kv.mod_revision), (r5, r5));
     assert_eq!(s.current_revision().await.ok(), Some(r5));
 }
@@ -109,8 +119,15 @@ async fn create_refuses_an_existing_key(s: Arc<dyn Store>) {
         s.create(b"/k", b("2")).await,
         Err(StoreError::AlreadyExists)
     ));
-    assert_eq!(s.current_revision().await.ok(), Some(before), "a refused write takes no revision");
-    assert_eq!(s.get(b"/k", None).await.expect("get").0.map(|kv| kv.value), Some(b("1")));
+    assert_eq!(
+        s.current_revision().await.ok(),
+        Some(before),
+        "a refused write takes no revision"
+    );
+    assert_eq!(
+        s.get(b"/k", None).await.expect("get").0.map(|kv| kv.value),
+        Some(b("1"))
+    );
 }
 
 async fn update_and_delete_are_guarded_by_mod_revision(s: Arc<dyn Store>) {
@@ -130,12 +147,24 @@ async fn update_and_delete_are_guarded_by_mod_revision(s: Arc<dyn Store>) {
     ));
     assert!(matches!(
         s.delete(b"/k", Some(r1)).await,
-        Err(StoreError::Conflict { current: Some(_), .. })
+        Err(StoreError::Conflict {
+            current: Some(_),
+            ..
+        })
     ));
-    assert!(matches!(s.delete(b"/missing", None).await, Err(StoreError::NotFound)));
-    assert!(matches!(s.delete(b"/missing", Some(3)).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.delete(b"/missing", None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.delete(b"/missing", Some(3)).await,
+        Err(StoreError::NotFound)
+    ));
     let (r3, prev) = s.delete(b"/k", Some(r2)).await.expect("delete");
-    assert_eq!((prev.value, prev.mod_revision, prev.create_revision), (b("2"), r2, r1));
+    assert_eq!(
+        (prev.value, prev.mod_revision, prev.create_revision),
+        (b("2"), r2, r1)
+    );
     assert_eq!(r3, r2 + 1);
     assert_eq!(s.get(b"/k", None).await.expect("get").0, None);
 }
@@ -146,9 +175,18 @@ async fn reads_at_past_revisions_see_that_snapshot(s: Arc<dyn Store>) {
     let r3 = s.create(b"/p/b", b("1")).await.expect("create");
     let (r4, _) = s.delete(b"/p/a", None).await.expect("delete");
     let at = |r| s.get(b"/p/a", Some(r));
-    assert_eq!(at(r1).await.expect("get").0.map(|kv| kv.value), Some(b("1")));
-    assert_eq!(at(r2).await.expect("get").0.map(|kv| kv.value), Some(b("2")));
-    assert_eq!(at(r3).await.expect("get").0.map(|kv| kv.value), Some(b("2")));
+    assert_eq!(
+        at(r1).await.expect("get").0.map(|kv| kv.value),
+        Some(b("1"))
+    );
+    assert_eq!(
+        at(r2).await.expect("get").0.map(|kv| kv.value),
+        Some(b("2"))
+    );
+    assert_eq!(
+        at(r3).await.expect("get").0.map(|kv| kv.value),
+        Some(b("2"))
+    );
     assert_eq!(at(r4).await.expect("get").0, None);
     assert_eq!(at(r1 - 1).await.expect("get").0, None);
     let range = s
@@ -169,7 +207,9 @@ async fn reads_at_past_revisions_see_that_snapshot(s: Arc<dyn Store>) {
 
 async fn range_is_ordered_prefix_bounded_and_pages_on_one_snapshot(s: Arc<dyn Store>) {
     for name in ["c", "a", "e", "b", "d"] {
-        s.create(format!("/r/{name}").as_bytes(), b(name)).await.expect("create");
+        s.create(format!("/r/{name}").as_bytes(), b(name))
+            .await
+            .expect("create");
     }
     // Neighbours that share bytes with the prefix but are outside it.
     s.create(b"/r", b("x")).await.expect("create");
@@ -185,7 +225,10 @@ async fn range_is_ordered_prefix_bounded_and_pages_on_one_snapshot(s: Arc<dyn St
         .await
         .expect("page 1");
     let keys = |r: &oxkube_store::RangeResponse| {
-        r.kvs.iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect::<Vec<_>>()
+        r.kvs
+            .iter()
+            .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
+            .collect::<Vec<_>>()
     };
     assert_eq!(keys(&page1), ["/r/a", "/r/b"]);
     assert!(page1.more);
@@ -288,7 +331,11 @@ async fn compaction_forgets_older_revisions(s: Arc<dyn Store>) {
         .await;
     assert!(matches!(old_range, Err(StoreError::Compacted { .. })));
     assert_eq!(
-        s.get(b"/c/a", Some(r2)).await.expect("at the compaction point").0.map(|kv| kv.value),
+        s.get(b"/c/a", Some(r2))
+            .await
+            .expect("at the compaction point")
+            .0
+            .map(|kv| kv.value),
         Some(b("2"))
     );
     // A watch from before the compaction point fails, at once or as its first item.
@@ -304,10 +351,16 @@ async fn compaction_forgets_older_revisions(s: Arc<dyn Store>) {
         Err(other) => panic!("expected Compacted, got {other:?}"),
     }
     // From the compaction point on, history is whole.
-    let mut w = s.watch(b"/c/", r2).await.expect("watch at the compaction point");
+    let mut w = s
+        .watch(b"/c/", r2)
+        .await
+        .expect("watch at the compaction point");
     assert_eq!(next_event(&mut w).await.revision(), r2);
     assert_eq!(next_event(&mut w).await.revision(), r3);
-    assert!(matches!(s.compact(r1).await, Err(StoreError::Compacted { .. })));
+    assert!(matches!(
+        s.compact(r1).await,
+        Err(StoreError::Compacted { .. })
+    ));
 }
 
 async fn concurrent_writers_get_distinct_revisions_and_lose_no_update(s: Arc<dyn Store>) {
@@ -328,9 +381,19 @@ async fn concurrent_writers_get_distinct_revisions_and_lose_no_update(s: Arc<dyn
                 );
                 // A read-modify-write loop on one shared key: conflicts retry, nothing is lost.
                 loop {
-                    let kv = s.get(b"/n/counter", None).await.expect("get").0.expect("exists");
-                    let n: u64 = String::from_utf8_lossy(&kv.value).parse().expect("a number");
-                    match s.update(b"/n/counter", b(&(n + 1).to_string()), kv.mod_revision).await {
+                    let kv = s
+                        .get(b"/n/counter", None)
+                        .await
+                        .expect("get")
+                        .0
+                        .expect("exists");
+                    let n: u64 = String::from_utf8_lossy(&kv.value)
+                        .parse()
+                        .expect("a number");
+                    match s
+                        .update(b"/n/counter", b(&(n + 1).to_string()), kv.mod_revision)
+                        .await
+                    {
                         Ok(r) => {
                             revisions.push(r);
                             break;
@@ -352,8 +415,17 @@ async fn concurrent_writers_get_distinct_revisions_and_lose_no_update(s: Arc<dyn
     let total = WRITERS * EACH * 2;
     assert_eq!(all.len(), total);
     let end = s.current_revision().await.expect("rev");
-    assert_eq!(end, start + 1 + total as i64, "no revision skipped or wasted");
-    let counter = s.get(b"/n/counter", None).await.expect("get").0.expect("exists");
+    assert_eq!(
+        end,
+        start + 1 + total as i64,
+        "no revision skipped or wasted"
+    );
+    let counter = s
+        .get(b"/n/counter", None)
+        .await
+        .expect("get")
+        .0
+        .expect("exists");
     assert_eq!(counter.value, b(&(WRITERS * EACH).to_string()));
 }
 
@@ -366,7 +438,9 @@ async fn a_watch_sees_every_concurrent_write_once_in_order(s: Arc<dyn Store>) {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..EACH {
-                s.create(format!("/cw/{w}/{i}").as_bytes(), b("v")).await.expect("create");
+                s.create(format!("/cw/{w}/{i}").as_bytes(), b("v"))
+                    .await
+                    .expect("create");
             }
         }));
     }

@@ -227,7 +227,12 @@ mod tests {
             ],
         );
         let path = write(dir.path(), 3, 2, &keys).expect("write");
-        assert_eq!(path.file_name().and_then(|n| n.to_str()).and_then(parse_checkpoint_name), Some(3));
+        assert_eq!(
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(parse_checkpoint_name),
+            Some(3)
+        );
         let back = read(&path).expect("read");
         assert_eq!((back.revision, back.compacted), (3, 2));
         assert_eq!(back.keys, keys);
@@ -235,6 +240,9 @@ mod tests {
         let mut data = std::fs::read(&path).expect("read bytes");
         data[12] ^= 0x40;
         std::fs::write(&path, &data).expect("write bytes");
-        assert!(matches!(read(&path), Err(EmbeddedError::CorruptCheckpoint { .. })));
+        assert!(matches!(
+            read(&path),
+            Err(EmbeddedError::CorruptCheckpoint { .. })
+        ));
     }
 }

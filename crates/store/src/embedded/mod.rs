@@ -9,6 +9,8 @@
 //! underneath: `docs/store.md`.
 
 pub mod checkpoint;
+#[cfg(test)]
+mod model_tests;
 pub mod mvcc;
 pub mod wal;
 
@@ -27,13 +29,17 @@ use tokio::sync::{oneshot, watch};
 
 use self::mvcc::{BatchPlanner, Mvcc, Record, WriteOp, WriteOutcome};
 use self::wal::{FrameDamage, Segment};
-use crate::{Event, KeyValue, RangeRequest, RangeResponse, Revision, Store, StoreError, WatchStream};
+use crate::{
+    Event, KeyValue, RangeRequest, RangeResponse, Revision, Store, StoreError, WatchStream,
+};
 
 const META_FILE: &str = "oxkube-store";
 const META_CONTENT: &str = "oxkube-store 1\n";
 const LOCK_FILE: &str = "LOCK";
 /// Most writes one commit takes at once.
 const MAX_BATCH: usize = 4096;
+/// How soon a wanted checkpoint is tried again while another one runs.
+const CHECKPOINT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 /// Most events a watcher takes from the log under one read lock.
 const WATCH_CHUNK: usize = 1024;
 /// The largest value accepted (etcd's default request limit is 1.5 MiB; Kubernetes objects stay below).
@@ -80,13 +86,17 @@ pub enum EmbeddedError {
         #[source]
         source: std::io::Error,
     },
-    #[error("WAL segment {path} is damaged at byte {offset} ({damage}) and is not the newest segment")]
+    #[error(
+        "WAL segment {path} is damaged at byte {offset} ({damage}) and is not the newest segment"
+    )]
     CorruptSegment {
         path: PathBuf,
         offset: u64,
         damage: FrameDamage,
     },
-    #[error("WAL segment {path} continues at revision {found}, expected {expected}: records are missing")]
+    #[error(
+        "WAL segment {path} continues at revision {found}, expected {expected}: records are missing"
+    )]
     RevisionGap {
         path: PathBuf,
         expected: Revision,
@@ -200,6 +210,7 @@ impl EmbeddedStore {
             poisoned: None,
             checkpoint_wal_bytes: opts.checkpoint_wal_bytes,
             checkpoint_thread: None,
+            checkpoint_pending: false,
             _lock: lock,
         };
         let thread = std::thread::Builder::new()
@@ -331,7 +342,11 @@ impl Store for EmbeddedStore {
             if start > 0 && start < state.compacted() {
                 return Err(StoreError::Compacted { requested: start });
             }
-            if start <= 0 { state.revision() + 1 } else { start }
+            if start <= 0 {
+                state.revision() + 1
+            } else {
+                start
+            }
         };
         let watcher = Watcher {
             state: self.state.clone(),
@@ -349,7 +364,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        self.call(|reply| Request::Compact { revision, reply }).await
+        self.call(|reply| Request::Compact { revision, reply })
+            .await
     }
 }
 
@@ -416,12 +432,30 @@ struct Committer {
     poisoned: Option<String>,
     checkpoint_wal_bytes: u64,
     checkpoint_thread: Option<JoinHandle<()>>,
+    /// A checkpoint was wanted while another was running.
+    checkpoint_pending: bool,
     _lock: File,
 }
 
 impl Committer {
     fn run(mut self, rx: mpsc::Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
+        loop {
+            let first = if self.checkpoint_pending {
+                // A checkpoint waits for the running one: look again soon even with no writes.
+                match rx.recv_timeout(CHECKPOINT_RETRY) {
+                    Ok(request) => request,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.start_checkpoint();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                }
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -496,7 +530,7 @@ impl Committer {
             compacted |= result.is_ok();
             let _ = reply.send(result);
         }
-        if compacted || self.segment.bytes > self.checkpoint_wal_bytes {
+        if compacted || self.checkpoint_pending || self.segment.bytes > self.checkpoint_wal_bytes {
             self.start_checkpoint();
         }
     }
@@ -509,15 +543,21 @@ impl Committer {
         }
         if let Some(thread) = &self.checkpoint_thread {
             if !thread.is_finished() {
+                self.checkpoint_pending = true;
                 return;
             }
             if let Some(thread) = self.checkpoint_thread.take() {
                 let _ = thread.join();
             }
         }
+        self.checkpoint_pending = false;
         let (revision, compacted, keys) = {
             let state = self.state.read();
-            (state.revision(), state.compacted(), state.versions().clone())
+            (
+                state.revision(),
+                state.compacted(),
+                state.versions().clone(),
+            )
         };
         if self.segment.bytes > 0 {
             match Segment::create(&self.dir, revision + 1) {

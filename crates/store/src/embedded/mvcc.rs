@@ -88,9 +88,7 @@ impl Mvcc {
                 if v.mod_revision < compacted {
                     continue;
                 }
-                let prev = i
-                    .checked_sub(1)
-                    .and_then(|p| to_kv(key, &versions[p]));
+                let prev = i.checked_sub(1).and_then(|p| to_kv(key, &versions[p]));
                 events.push(match &v.value {
                     Some(value) => Event::Put {
                         kv: KeyValue {
@@ -250,19 +248,26 @@ impl Mvcc {
     /// Forgets history below `revision` (reads at `revision` itself stay possible).
     pub fn compact(&mut self, revision: Revision) -> Result<(), StoreError> {
         if revision > self.revision {
-            return Err(StoreError::FutureRevision { requested: revision });
+            return Err(StoreError::FutureRevision {
+                requested: revision,
+            });
         }
         if revision <= self.compacted {
-            return Err(StoreError::Compacted { requested: revision });
+            return Err(StoreError::Compacted {
+                requested: revision,
+            });
         }
         self.compacted = revision;
         self.keys.retain(|_, versions| {
-            // Keep the newest version at or below the compaction point (unless it is a tombstone),
-            // and everything after it.
+            // Keep the version current at the compaction point and everything after it. A change
+            // made exactly at the compaction point is still watchable, so the version it replaced
+            // stays too (its event's previous value); an older tombstone goes.
             let at_or_below = versions.partition_point(|v| v.mod_revision <= revision);
-            if at_or_below > 0 {
-                let keep_from = if versions[at_or_below - 1].value.is_some() {
-                    at_or_below - 1
+            if let Some(current) = at_or_below.checked_sub(1) {
+                let keep_from = if versions[current].mod_revision == revision {
+                    current.saturating_sub(1)
+                } else if versions[current].value.is_some() {
+                    current
                 } else {
                     at_or_below
                 };
@@ -441,7 +446,10 @@ mod tests {
     #[test]
     fn first_write_gets_revision_two_and_create_revision_sticks() {
         let mut m = Mvcc::default();
-        assert_eq!(write(&mut m, put("/a", "1")).ok(), Some(WriteOutcome::Put(2)));
+        assert_eq!(
+            write(&mut m, put("/a", "1")).ok(),
+            Some(WriteOutcome::Put(2))
+        );
         let up = WriteOp::Update {
             key: b("/a"),
             value: b("2"),
@@ -482,18 +490,32 @@ mod tests {
         write(&mut m, del).ok();
         write(&mut m, put("/c", "1")).ok();
         m.compact(4).expect("compact");
-        assert!(matches!(m.get(b"/a", Some(3)), Err(StoreError::Compacted { .. })));
+        assert!(matches!(
+            m.get(b"/a", Some(3)),
+            Err(StoreError::Compacted { .. })
+        ));
         let at4 = m.range(&RangeRequest {
             prefix: b("/"),
             revision: Some(4),
             ..Default::default()
         });
-        let keys: Vec<_> = at4.expect("range").kvs.into_iter().map(|kv| kv.key).collect();
+        let keys: Vec<_> = at4
+            .expect("range")
+            .kvs
+            .into_iter()
+            .map(|kv| kv.key)
+            .collect();
         assert_eq!(keys, vec![b("/a")]);
-        assert!(!m.versions().contains_key(&b("/b")), "deleted key dropped");
         let (events, next) = m.events_since(b"/", 4, 10).expect("events");
-        assert_eq!(events.iter().map(Event::revision).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(
+            events.iter().map(Event::revision).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
         assert_eq!(next, 6);
+        // Deleted exactly at the compaction point: still watchable, so still there.
+        assert!(m.versions().contains_key(&b("/b")));
+        m.compact(5).expect("compact");
+        assert!(!m.versions().contains_key(&b("/b")), "deleted key dropped");
     }
 
     #[test]

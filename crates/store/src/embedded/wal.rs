@@ -26,7 +26,10 @@ pub fn segment_name(first: Revision) -> String {
 
 /// The first revision named by a segment's file name.
 pub fn parse_segment_name(name: &str) -> Option<Revision> {
-    name.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok()
+    name.strip_prefix("wal-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
 }
 
 /// Appends one framed record to `buf`.
@@ -284,7 +287,10 @@ mod tests {
         encode(&record(7, b"/k", Some(b"value")), &mut buf);
         let whole = buf.clone();
         assert!(decode(&whole).is_ok());
-        assert_eq!(decode(&whole[..whole.len() - 1]).err(), Some(FrameDamage::Truncated));
+        assert_eq!(
+            decode(&whole[..whole.len() - 1]).err(),
+            Some(FrameDamage::Truncated)
+        );
         let mut flipped = whole.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;

@@ -59,7 +59,10 @@ const MAX_MESSAGE: usize = 512 << 20;
 const COMPACTED_MSG: &str = "required revision has been compacted";
 const FUTURE_MSG: &str = "required revision is a future revision";
 
-fn request_error(op: &'static str, revision: Option<Revision>) -> impl FnOnce(etcd_client::Error) -> StoreError {
+fn request_error(
+    op: &'static str,
+    revision: Option<Revision>,
+) -> impl FnOnce(etcd_client::Error) -> StoreError {
     move |source| {
         if let (etcd_client::Error::GRpcStatus(status), Some(requested)) = (&source, revision) {
             if status.message().contains(COMPACTED_MSG) {
@@ -117,14 +120,17 @@ impl EtcdStore {
 
     /// A KV client that accepts responses as large as a big list (tonic's default stops at 4 MiB).
     fn kv(&self) -> etcd_client::KvClient {
-        self.client.kv_client().max_decoding_message_size(MAX_MESSAGE)
+        self.client
+            .kv_client()
+            .max_decoding_message_size(MAX_MESSAGE)
     }
 
-    async fn txn(&self, txn: Txn, op: &'static str) -> Result<etcd_client::TxnResponse, StoreError> {
-        self.kv()
-            .txn(txn)
-            .await
-            .map_err(request_error(op, None))
+    async fn txn(
+        &self,
+        txn: Txn,
+        op: &'static str,
+    ) -> Result<etcd_client::TxnResponse, StoreError> {
+        self.kv().txn(txn).await.map_err(request_error(op, None))
     }
 }
 
@@ -139,12 +145,16 @@ impl Store for EtcdStore {
         if let Some(r) = revision.filter(|r| *r > 0) {
             opts = opts.with_revision(r);
         }
-        let resp = self.kv()
+        let resp = self
+            .kv()
             .get(key, Some(opts))
             .await
             .map_err(request_error("get", revision))?;
         let at = header_revision(resp.header(), "get")?;
-        Ok((resp.kvs().first().map(to_kv), revision.filter(|r| *r > 0).unwrap_or(at)))
+        Ok((
+            resp.kvs().first().map(to_kv),
+            revision.filter(|r| *r > 0).unwrap_or(at),
+        ))
     }
 
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse, StoreError> {
@@ -166,7 +176,8 @@ impl Store for EtcdStore {
         if let Some(r) = req.revision.filter(|r| *r > 0) {
             opts = opts.with_revision(r);
         }
-        let resp = self.kv()
+        let resp = self
+            .kv()
             .get(start, Some(opts))
             .await
             .map_err(request_error("range", req.revision))?;
@@ -250,7 +261,8 @@ impl Store for EtcdStore {
         if start > 0 {
             opts = opts.with_start_revision(start);
         }
-        let stream = self.client
+        let stream = self
+            .client
             .watch_client()
             .max_decoding_message_size(MAX_MESSAGE)
             .watch(prefix, Some(opts))
@@ -266,7 +278,8 @@ impl Store for EtcdStore {
     }
 
     async fn current_revision(&self) -> Result<Revision, StoreError> {
-        let resp = self.kv()
+        let resp = self
+            .kv()
             .get(b"\0".to_vec(), Some(GetOptions::new().with_keys_only()))
             .await
             .map_err(request_error("get", None))?;
@@ -303,7 +316,10 @@ impl EtcdWatch {
                 Ok(resp) => resp,
                 Err(source) => {
                     self.done = true;
-                    let err = EtcdError::Request { op: "watch", source };
+                    let err = EtcdError::Request {
+                        op: "watch",
+                        source,
+                    };
                     return Some((Err(err.into()), self));
                 }
             };
