@@ -66,6 +66,9 @@ struct StoreBenchArgs {
     /// Bytes per value.
     #[arg(long, default_value_t = 512)]
     value_size: usize,
+    /// Keys in the store whose opening time is measured.
+    #[arg(long, default_value_t = 100000)]
+    open_keys: usize,
     /// Where to put both stores' data (a fresh temporary directory by default).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -153,6 +156,7 @@ fn validate_store_bench(
         ("--writers", a.writers),
         ("--range-keys", a.range_keys),
         ("--watch-events", a.watch_events),
+        ("--open-keys", a.open_keys),
     ];
     if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
         return Err(ConfigError::BenchCount(name));
@@ -164,6 +168,7 @@ fn validate_store_bench(
         range_keys: a.range_keys,
         watch_events: a.watch_events,
         value_size: a.value_size,
+        open_keys: a.open_keys,
         dir: a.dir,
     })
 }

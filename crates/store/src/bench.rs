@@ -22,6 +22,8 @@ pub struct BenchOptions {
     pub range_keys: usize,
     pub watch_events: usize,
     pub value_size: usize,
+    /// Keys in the store whose opening time is measured (embedded only).
+    pub open_keys: usize,
     /// Where both stores keep their data; a temporary directory when `None`.
     pub dir: Option<PathBuf>,
 }
@@ -66,6 +68,8 @@ pub struct Report {
     pub embedded: Figures,
     pub etcd: Figures,
     pub etcd_version: String,
+    /// Time to open the embedded store holding `options.open_keys` keys (WAL replay included).
+    pub open_ms: f64,
 }
 
 impl fmt::Display for Report {
@@ -119,6 +123,12 @@ impl fmt::Display for Report {
             };
             writeln!(f, "{name:<44} {emb:>12.1} {etcd:>12.1} {ratio:>7.2}x")?;
         }
+        let open = format!("open a store of {} keys, ms", o.open_keys);
+        writeln!(
+            f,
+            "{open:<44} {:>12.1} {:>12} {:>8}",
+            self.open_ms, "-", "-"
+        )?;
         writeln!(
             f,
             "ratio: how many times better the embedded store is (time: etcd/embedded)"
@@ -273,6 +283,26 @@ pub async fn run(o: &BenchOptions) -> Result<Report, BenchError> {
             .map_err(BenchError::Embedded)?;
         workload(Arc::new(store), o).await?
     };
+    let open_ms = {
+        let dir = dir.join("embedded-open");
+        let store: Arc<dyn Store> = Arc::new(
+            EmbeddedStore::open(EmbeddedOptions::new(&dir)).map_err(BenchError::Embedded)?,
+        );
+        let value = Bytes::from(vec![b'x'; o.value_size]);
+        write_concurrently(&store, "/bench/open/", o.open_keys, o.writers, &value).await?;
+        drop(store);
+        let start = Instant::now();
+        let store =
+            EmbeddedStore::open(EmbeddedOptions::new(&dir)).map_err(BenchError::Embedded)?;
+        let elapsed = start.elapsed();
+        if store.len() != o.open_keys {
+            return Err(BenchError::Store {
+                phase: "open",
+                source: StoreError::InvalidRequest("reopened store has the wrong number of keys"),
+            });
+        }
+        elapsed.as_secs_f64() * 1e3
+    };
     let etcd = {
         let server = LocalEtcd::start(&dir.join("etcd"))
             .await
@@ -287,5 +317,6 @@ pub async fn run(o: &BenchOptions) -> Result<Report, BenchError> {
         embedded,
         etcd,
         etcd_version: etcd_version(),
+        open_ms,
     })
 }
