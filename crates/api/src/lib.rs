@@ -6,3 +6,12 @@
 //! `k8s-openapi` form where the shape matters.
 
 pub mod registry;
+pub mod convert;
+pub mod defaults;
+pub mod patch;
+pub mod selector;
+pub mod table;
+pub mod validation;
+pub mod apply;
+pub mod fields;
+pub mod openapi;

@@ -2,6 +2,7 @@
 //! flag exits with status 64 (EX_USAGE) and a message.
 
 use std::ffi::OsString;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,6 +39,21 @@ struct ServerArgs {
     /// How much store history to keep, in seconds (watches and reads further back get 410 Gone).
     #[arg(long, default_value_t = 300)]
     compaction_interval_seconds: u64,
+    /// The address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind_address: IpAddr,
+    /// The HTTPS port of the API server.
+    #[arg(long, default_value_t = 6443)]
+    secure_port: u16,
+    /// The IPv4 range Service cluster IPs come from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cidr: String,
+    /// Bearer tokens accepted besides client certificates (CSV: token,user,uid,"group1,group2").
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+    /// Do not run a node on this machine.
+    #[arg(long)]
+    disable_agent: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +119,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub store: StoreBackend,
     pub compaction_window: Duration,
+    pub api: oxkube_apiserver::Config,
+    pub run_agent: bool,
 }
 
 /// A flag that parsed but makes no sense.
@@ -114,6 +132,10 @@ pub enum ConfigError {
     DataDir,
     #[error("--compaction-interval-seconds must be at least 1")]
     Compaction,
+    #[error("--service-cidr: {0}")]
+    ServiceCidr(#[from] oxkube_apiserver::alloc::CidrError),
+    #[error("--token-auth-file {0}: no such file")]
+    TokenFile(PathBuf),
     #[error("bench: {0} must be at least 1")]
     BenchCount(&'static str),
 }
@@ -140,10 +162,27 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
             StoreBackend::Etcd { endpoints }
         }
     };
+    if let Some(path) = &a.token_auth_file
+        && !path.is_file()
+    {
+        return Err(ConfigError::TokenFile(path.clone()));
+    }
+    let compaction_window = Duration::from_secs(a.compaction_interval_seconds);
+    let api = oxkube_apiserver::Config {
+        data_dir: a.data_dir.clone(),
+        bind_address: a.bind_address,
+        secure_port: a.secure_port,
+        service_cidr: a.service_cidr.parse()?,
+        token_auth_file: a.token_auth_file,
+        history: compaction_window,
+        drain: Duration::from_secs(10),
+    };
     Ok(ServerConfig {
         data_dir: a.data_dir,
         store,
-        compaction_window: Duration::from_secs(a.compaction_interval_seconds),
+        compaction_window,
+        api,
+        run_agent: !a.disable_agent,
     })
 }
 
@@ -234,6 +273,10 @@ mod tests {
             "oxkube server --compaction-interval-seconds 0",
             "oxkube server --datastore-endpoint 127.0.0.1:2379",
             "oxkube server --no-such-flag",
+            "oxkube server --service-cidr 10.0.0.0",
+            "oxkube server --secure-port 70000",
+            "oxkube server --bind-address nowhere",
+            "oxkube server --token-auth-file /no/such/file",
             "oxkube bench store --writers 0",
         ] {
             assert_eq!(parse(args(line)).err(), Some(ExitCode::from(64)), "{line}");

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use oxkube_apiserver::ApiServer;
 use oxkube_store::{Compactor, EmbeddedOptions, EmbeddedStore, EtcdStore, Store};
 
 use crate::config::{BenchTarget, Command, Config, ServerConfig, StoreBackend};
@@ -66,9 +67,20 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
     let revision = store.current_revision().await?;
     tracing::info!(data_dir = %server.data_dir.display(), revision, "store open");
     let compactor = tokio::spawn(Compactor::new(store.clone(), server.compaction_window).run());
+    let api = ApiServer::start(server.api, store.clone())
+        .await
+        .context("starting the API server")?;
+    tracing::info!(address = %api.addr, kubeconfig = %api.kubeconfig.display(), "API server ready");
+    println!("kubeconfig: {}", api.kubeconfig.display());
+    if server.run_agent {
+        tracing::info!("no node agent yet: this server runs the control plane only");
+    }
     shutdown_signal().await?;
     tracing::info!("shutting down");
+    api.stop().await;
     compactor.abort();
+    drop(store);
+    tracing::info!("stopped");
     Ok(())
 }
 
