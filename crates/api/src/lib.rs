@@ -5,5 +5,6 @@
 //! Objects travel as `serde_json::Value` (upstream's "unstructured"), checked against the typed
 //! `k8s-openapi` form where the shape matters.
 
+pub mod fields;
 pub mod openapi;
 pub mod registry;

@@ -548,10 +548,10 @@ fn schemas(gvs: &[(&str, &str)]) -> Map<String, Value> {
 
 fn set_gvk(defs: &mut Map<String, Value>, name: &str, gvks: Vec<Value>) {
     if let Some(Value::Object(def)) = defs.get_mut(name) {
-        // k8s-openapi marks `metadata` required (its field is not optional in Rust); upstream
-        // does not.
+        // k8s-openapi marks `metadata` (and some `spec`s) required, as its Rust fields are not
+        // optional; upstream does not.
         if let Some(Value::Array(required)) = def.get_mut("required") {
-            required.retain(|r| r != "metadata");
+            required.retain(|r| r != "metadata" && r != "spec");
             if required.is_empty() {
                 def.remove("required");
             }
