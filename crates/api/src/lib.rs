@@ -5,6 +5,7 @@
 //! Objects travel as `serde_json::Value` (upstream's "unstructured"), checked against the typed
 //! `k8s-openapi` form where the shape matters.
 
+pub mod apply;
 pub mod fields;
 pub mod openapi;
 pub mod registry;

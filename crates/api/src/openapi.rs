@@ -377,6 +377,22 @@ pub const LIST_SEMANTICS: &[ListSemantics] = &[
     ),
 ];
 
+/// Structs upstream marks `+structType=atomic`: owned and replaced as one value.
+pub const ATOMIC_STRUCTS: &[&str] = &[
+    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
+    "io.k8s.api.core.v1.ObjectReference",
+    "io.k8s.api.core.v1.LocalObjectReference",
+    "io.k8s.api.core.v1.TypedLocalObjectReference",
+    "io.k8s.api.core.v1.NodeSelector",
+    "io.k8s.api.core.v1.NodeSelectorTerm",
+    "io.k8s.api.core.v1.TopologySelectorTerm",
+    "io.k8s.api.core.v1.ConfigMapKeySelector",
+    "io.k8s.api.core.v1.SecretKeySelector",
+    "io.k8s.api.core.v1.ObjectFieldSelector",
+    "io.k8s.api.core.v1.ResourceFieldSelector",
+];
+
 /// The list type of `field` of `definition`, when the list is associative.
 pub fn list_type(definition: &str, field: &str) -> Option<ListType> {
     LIST_SEMANTICS
@@ -520,6 +536,11 @@ fn schemas(gvs: &[(&str, &str)]) -> Map<String, Value> {
     let per_gv = |kind: &str| gvs.iter().map(|(g, v)| gvk(g, v, kind)).collect::<Vec<_>>();
     set_gvk(&mut defs, DELETE_OPTIONS, per_gv("DeleteOptions"));
     set_gvk(&mut defs, WATCH_EVENT, per_gv("WatchEvent"));
+    for name in ATOMIC_STRUCTS {
+        if let Some(Value::Object(def)) = defs.get_mut(*name) {
+            def.insert("x-kubernetes-map-type".into(), "atomic".into());
+        }
+    }
     for (definition, field, list, merge_key, strategy) in LIST_SEMANTICS {
         let Some(prop) = defs
             .get_mut(*definition)
