@@ -1528,6 +1528,25 @@ mod tests {
     }
 
     #[test]
+    fn list_semantics_name_real_fields() {
+        for (definition, field, ..) in LIST_SEMANTICS {
+            let prop = &DEFINITIONS[*definition]["properties"][*field];
+            assert_eq!(prop["type"], "array", "{definition}.{field}");
+        }
+        for name in ATOMIC_STRUCTS {
+            assert_eq!(
+                DEFINITIONS[*name]["x-kubernetes-map-type"], "atomic",
+                "{name}"
+            );
+        }
+        assert_eq!(
+            list_type("io.k8s.api.core.v1.Container", "ports"),
+            Some(ListType::Map(&["containerPort", "protocol"]))
+        );
+        assert_eq!(list_type("io.k8s.api.core.v1.PodSpec", "tolerations"), None);
+    }
+
+    #[test]
     fn v2_document_has_swagger_shape() {
         let v2 = v2_document();
         assert_eq!(v2["swagger"], "2.0");
@@ -1541,15 +1560,23 @@ mod tests {
     }
 
     /// By hand: `cargo test -p oxkube-api openapi::tests::write_documents -- --ignored` writes
-    /// the documents to $OPENAPI_OUT (default /tmp) to feed kube-openapi tools or diff upstream.
+    /// the documents under $OPENAPI_OUT (default /tmp/openapi): `v3/api/v1.json`,
+    /// `v3/apis/<group>/<version>.json` and `v2.json`, to serve to kubectl or diff upstream.
     #[test]
     #[ignore]
     fn write_documents() {
-        let dir = std::env::var("OPENAPI_OUT").unwrap_or_else(|_| "/tmp".into());
-        let text =
-            serde_json::to_string_pretty(&v3_document("", "v1").expect("core")).expect("json");
-        std::fs::write(format!("{dir}/api__v1_openapi.json"), text).expect("write");
-        let text = serde_json::to_string_pretty(&v2_document()).expect("json");
-        std::fs::write(format!("{dir}/swagger.json"), text).expect("write");
+        let dir = std::env::var("OPENAPI_OUT").unwrap_or_else(|_| "/tmp/openapi".into());
+        for (group, versions) in registry::groups() {
+            for version in versions {
+                let prefix = gv_prefix(group, version);
+                let path = format!("{dir}/v3{prefix}.json");
+                let parent = std::path::Path::new(&path).parent().expect("parent");
+                std::fs::create_dir_all(parent).expect("mkdir");
+                let doc = v3_document(group, version).expect("document");
+                std::fs::write(&path, serde_json::to_string(&doc).expect("json")).expect("write");
+            }
+        }
+        let text = serde_json::to_string(&v2_document()).expect("json");
+        std::fs::write(format!("{dir}/v2.json"), text).expect("write");
     }
 }
