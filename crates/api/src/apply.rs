@@ -10,7 +10,7 @@ use std::fmt;
 use serde_json::{Map, Value, json};
 
 use crate::openapi;
-use crate::registry::Resource;
+use crate::registry::{Resource, Subresource};
 
 /// A field another manager owns with a different value than the applied one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -826,7 +826,12 @@ pub fn apply(
         ));
     }
     let schema = root_schema(res);
-    let applied = without_managed_fields(&strip_nulls(applied));
+    let mut applied = without_managed_fields(&strip_nulls(applied));
+    if res.has(Subresource::Status)
+        && let Some(obj) = applied.as_object_mut()
+    {
+        obj.remove("status");
+    }
     let live_clean = live
         .map(without_managed_fields)
         .unwrap_or_else(|| json!({}));
@@ -930,6 +935,20 @@ fn zero_skeleton(schema: Option<&Value>, obj: &Value) -> Value {
     Value::Object(out)
 }
 
+/// Adds to `target` what `skeleton` has and it lacks.
+fn fill(target: &mut Value, skeleton: &Value) {
+    if let (Value::Object(target), Value::Object(skeleton)) = (target, skeleton) {
+        for (key, value) in skeleton {
+            match target.get_mut(key) {
+                Some(existing) => fill(existing, value),
+                None => {
+                    target.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+}
+
 /// Records ownership for a non-apply write (operation Update) of `manager`: fields changed
 /// from `old` to `new` (all fields on create) move to it. Managed fields the client sent in
 /// `new` replace the stored ones when they are not empty, as upstream allows.
@@ -940,18 +959,60 @@ pub fn track_update(
     manager: &str,
     now: &str,
 ) {
+    track(res, "", old, new, manager, now);
+}
+
+/// Records ownership for a write through a subresource (`status`, `scale`) of the object:
+/// the entry carries `subresource`, and a status write owns only `.status`.
+pub fn track_subresource_update(
+    res: &Resource,
+    subresource: &str,
+    old: &Value,
+    new: &mut Value,
+    manager: &str,
+    now: &str,
+) {
+    track(res, subresource, Some(old), new, manager, now);
+}
+
+/// Drops the fields a write through `subresource` ("" = the main resource) cannot set, as
+/// upstream's reset fields: the main resource of a kind with `/status` does not write
+/// `.status`; `/status` writes nothing else.
+fn reset_fields(res: &Resource, subresource: &str, set: &mut Set) {
+    let status = Pe::Field("status".into());
+    match subresource {
+        "" if res.has(Subresource::Status) => {
+            set.children.remove(&status);
+        }
+        "status" => set.children.retain(|pe, _| *pe == status),
+        _ => {}
+    }
+}
+
+fn track(
+    res: &Resource,
+    subresource: &str,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    now: &str,
+) {
     let schema = root_schema(res);
-    let sent = decode_entries(new);
+    // Managed fields can only be written through the main resource.
+    let sent = if subresource.is_empty() {
+        decode_entries(new)
+    } else {
+        Vec::new()
+    };
     let mut entries = if sent.is_empty() {
         old.map(decode_entries).unwrap_or_default()
     } else {
         sent
     };
     let new_clean = without_managed_fields(new);
-    let old_clean = match old {
-        Some(old) => without_managed_fields(old),
-        None => zero_skeleton(schema, &new_clean),
-    };
+    // Upstream compares typed objects, where value structs are never absent.
+    let mut old_clean = old.map(without_managed_fields).unwrap_or_else(|| json!({}));
+    fill(&mut old_clean, &zero_skeleton(schema, &new_clean));
     let mut cmp = Comparison::default();
     // An update whose lists cannot be keyed records no ownership change (upstream logs it and
     // lets the write through).
@@ -970,12 +1031,13 @@ pub fn track_update(
     let mut changed = cmp.modified;
     changed.union(&cmp.added);
     strip_meta(&mut changed);
+    reset_fields(res, subresource, &mut changed);
     let me = Entry {
         manager: manager.to_string(),
         operation: "Update".into(),
         api_version: res.api_version(),
         time: Some(now.to_string()),
-        subresource: String::new(),
+        subresource: subresource.to_string(),
         set: Set::default(),
     };
     for entry in entries.iter_mut().filter(|e| !e.same(&me)) {
@@ -1316,6 +1378,32 @@ mod tests {
             apply(deployments(), None, &json!([1]), "m", false, T0),
             Err(ApplyError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn status_is_owned_through_the_status_subresource_only() {
+        let mut applied = config(3, "nginx:1");
+        applied["status"] = json!({"replicas": 3});
+        let live = apply(deployments(), None, &applied, "kubectl", false, T0).expect("create");
+        assert!(live.get("status").is_none());
+        let mut with_status = live.clone();
+        with_status["status"] = json!({"replicas": 3, "readyReplicas": 1});
+        with_status["spec"]["paused"] = json!(true);
+        track_subresource_update(deployments(), "status", &live, &mut with_status, "kcm", T1);
+        let e = entry(&with_status, "kcm", "Update").expect("kcm");
+        assert_eq!(e["subresource"], "status");
+        assert_eq!(
+            e["fieldsV1"],
+            json!({"f:status": {"f:readyReplicas": {}, "f:replicas": {}}})
+        );
+        let mut main = live.clone();
+        main["status"] = json!({"replicas": 1});
+        main["spec"]["paused"] = json!(true);
+        track_update(deployments(), Some(&live), &mut main, "editor", T1);
+        assert_eq!(
+            entry(&main, "editor", "Update").expect("editor")["fieldsV1"],
+            json!({"f:spec": {"f:paused": {}}})
+        );
     }
 
     #[test]
