@@ -5,13 +5,13 @@
 //! Objects travel as `serde_json::Value` (upstream's "unstructured"), checked against the typed
 //! `k8s-openapi` form where the shape matters.
 
-pub mod registry;
+pub mod apply;
 pub mod convert;
 pub mod defaults;
+pub mod fields;
+pub mod openapi;
 pub mod patch;
+pub mod registry;
 pub mod selector;
 pub mod table;
 pub mod validation;
-pub mod apply;
-pub mod fields;
-pub mod openapi;

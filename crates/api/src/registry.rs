@@ -131,7 +131,10 @@ impl Resource {
 
     /// Whether the row holds the stored form of its objects (other rows convert to and from it).
     pub fn is_storage(&self) -> bool {
-        self.storage == (self.group, self.plural)
+        RESOURCES
+            .iter()
+            .find(|r| (r.group, r.plural) == self.storage)
+            .is_some_and(|r| std::ptr::eq(r, self))
     }
 
     /// The store key prefix of this resource's objects: all of them, or those in `namespace`.
@@ -757,7 +760,7 @@ pub fn find_kind(group: &str, version: &str, kind: &str) -> Option<&'static Reso
 pub fn storage_of(resource: &'static Resource) -> &'static Resource {
     RESOURCES
         .iter()
-        .find(|r| r.is_storage() && r.storage == resource.storage)
+        .find(|r| (r.group, r.plural) == resource.storage)
         .unwrap_or(resource)
 }
 
@@ -794,6 +797,17 @@ mod tests {
                 .count();
             assert_eq!(same, 1, "{} {} served twice", r.api_version(), r.plural);
         }
+    }
+
+    #[test]
+    fn one_row_holds_each_stored_form() {
+        let v1 = find("autoscaling", "v1", "horizontalpodautoscalers").expect("v1");
+        let v2 = find("autoscaling", "v2", "horizontalpodautoscalers").expect("v2");
+        assert!(v2.is_storage() && !v1.is_storage());
+        assert!(std::ptr::eq(storage_of(v1), v2));
+        let events = find("events.k8s.io", "v1", "events").expect("events");
+        assert!(!events.is_storage());
+        assert_eq!(storage_of(events).group, "");
     }
 
     #[test]

@@ -527,16 +527,9 @@ impl Rest {
         if mode == FieldValidation::Ignore {
             return Ok(());
         }
-        let mut problems: Vec<String> = fields::unknown_fields(res, obj)
-            .into_iter()
-            .map(|f| format!("unknown field {f:?}"))
-            .collect();
+        let mut problems: Vec<String> = fields::unknown_fields(res, obj);
         if matches!(call.body_type, BodyType::Json) {
-            problems.extend(
-                fields::duplicate_fields(&call.body)
-                    .into_iter()
-                    .map(|f| format!("duplicate field {f:?}")),
-            );
+            problems.extend(fields::duplicate_fields(&call.body));
         }
         if problems.is_empty() {
             return Ok(());
@@ -1115,10 +1108,7 @@ impl Rest {
                     ))
                 })?;
                 if validation_mode != FieldValidation::Ignore {
-                    let unknown: Vec<String> = fields::unknown_fields(res, &patched)
-                        .into_iter()
-                        .map(|f| format!("unknown field {f:?}"))
-                        .collect();
+                    let unknown = fields::unknown_fields(res, &patched);
                     if validation_mode == FieldValidation::Strict && !unknown.is_empty() {
                         return Err(ApiError::BadRequest(format!(
                             "strict decoding error: {}",
@@ -1522,21 +1512,20 @@ enum CreateKind {
 fn apply_error(res: &Resource, name: &str, e: apply::ApplyError) -> ApiError {
     match e {
         apply::ApplyError::Conflicts(conflicts) => {
-            let lines: Vec<String> = conflicts
+            let causes = conflicts
                 .iter()
-                .map(|c| format!("conflict with {:?}: {}", c.manager, c.field))
+                .map(|c| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: format!("conflict with {}", c.manager),
+                    field: c.field.clone(),
+                })
                 .collect();
-            let message = format!(
-                "Apply failed with {} conflict{}: {}",
-                conflicts.len(),
-                if conflicts.len() == 1 { "" } else { "s" },
-                lines.join("\n")
-            );
-            ApiError::Conflict {
+            ApiError::ApplyConflict {
                 group: res.group.to_string(),
                 resource: res.qualified(),
                 name: name.to_string(),
-                message,
+                message: apply::ApplyError::Conflicts(conflicts).to_string(),
+                causes,
             }
         }
         apply::ApplyError::Invalid(m) => ApiError::Unprocessable(m),

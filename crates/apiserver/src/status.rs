@@ -49,6 +49,15 @@ pub enum ApiError {
         name: String,
         message: String,
     },
+    /// A server-side apply that would take fields other managers own.
+    #[error("{message}")]
+    ApplyConflict {
+        group: String,
+        resource: String,
+        name: String,
+        message: String,
+        causes: Vec<Cause>,
+    },
     #[error("{0}")]
     Expired(String),
     #[error("the request is too large: {0}")]
@@ -158,7 +167,9 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::NoSuchPath => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::AlreadyExists { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::ApplyConflict { .. } => StatusCode::CONFLICT,
             ApiError::Expired(_) => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -182,7 +193,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::NotAcceptable(_) => "NotAcceptable",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Expired(_) => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
@@ -227,6 +238,22 @@ impl ApiError {
                 "kind": resource.split('.').next().unwrap_or(resource),
             })),
             ApiError::NoSuchPath => Some(json!({})),
+            ApiError::ApplyConflict {
+                group,
+                resource,
+                name,
+                causes,
+                ..
+            } => Some(json!({
+                "name": name,
+                "group": group,
+                "kind": resource.split('.').next().unwrap_or(resource),
+                "causes": causes.iter().map(|c| json!({
+                    "reason": c.reason,
+                    "message": c.message,
+                    "field": c.field,
+                })).collect::<Vec<_>>(),
+            })),
             ApiError::Invalid {
                 group,
                 kind,
