@@ -5,4 +5,5 @@
 //! Objects travel as `serde_json::Value` (upstream's "unstructured"), checked against the typed
 //! `k8s-openapi` form where the shape matters.
 
+pub mod convert;
 pub mod registry;
