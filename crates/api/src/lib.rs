@@ -7,3 +7,4 @@
 
 pub mod convert;
 pub mod registry;
+pub mod table;
