@@ -6,5 +6,6 @@
 //! `k8s-openapi` form where the shape matters.
 
 pub mod convert;
+pub mod patch;
 pub mod registry;
 pub mod table;
