@@ -987,7 +987,7 @@ impl<'a> Obj<'a> {
     /// `translateTimestampSince`: the human age of a timestamp, `<unknown>` when unset.
     fn since(&self, path: &[&str]) -> String {
         match timestamp(self.get(path)) {
-            Some(t) => human_duration(self.now - t),
+            Some(t) => human_duration(self.now.saturating_sub(t)),
             None => "<unknown>".into(),
         }
     }
@@ -1175,8 +1175,8 @@ fn later_restart(latest: Option<i64>, status: &Value) -> Option<i64> {
 }
 
 fn pod(o: Obj) -> Vec<Value> {
-    let mut restarts = 0;
-    let mut sidecar_restarts = 0;
+    let mut restarts: i64 = 0;
+    let mut sidecar_restarts: i64 = 0;
     let mut last_restart: Option<i64> = None;
     let mut last_sidecar_restart: Option<i64> = None;
     let mut ready = 0;
@@ -1210,12 +1210,12 @@ fn pod(o: Obj) -> Vec<Value> {
         .enumerate()
     {
         let count = int_of(status, &["restartCount"]);
-        restarts += count;
+        restarts = restarts.saturating_add(count);
         last_restart = later_restart(last_restart, status);
         let name = str_of(status, &["name"]);
         let is_sidecar = sidecar(name);
         if is_sidecar {
-            sidecar_restarts += count;
+            sidecar_restarts = sidecar_restarts.saturating_add(count);
             last_sidecar_restart = later_restart(last_sidecar_restart, status);
         }
         let terminated = at(status, &["state", "terminated"]).filter(|v| !v.is_null());
@@ -1251,7 +1251,7 @@ fn pod(o: Obj) -> Vec<Value> {
         last_restart = last_sidecar_restart;
         let mut has_running = false;
         for status in o.list(&["status", "containerStatuses"]).iter().rev() {
-            restarts += int_of(status, &["restartCount"]);
+            restarts = restarts.saturating_add(int_of(status, &["restartCount"]));
             last_restart = later_restart(last_restart, status);
             let waiting = str_of(status, &["state", "waiting", "reason"]);
             let terminated = at(status, &["state", "terminated"]).filter(|v| !v.is_null());
@@ -1287,7 +1287,10 @@ fn pod(o: Obj) -> Vec<Value> {
     }
 
     let restarts_cell = match last_restart {
-        Some(t) if restarts != 0 => format!("{restarts} ({} ago)", human_duration(o.now - t)),
+        Some(t) if restarts != 0 => format!(
+            "{restarts} ({} ago)",
+            human_duration(o.now.saturating_sub(t))
+        ),
         _ => restarts.to_string(),
     };
 
@@ -1414,8 +1417,8 @@ fn job(o: Obj) -> Vec<Value> {
     let end = timestamp(o.get(&["status", "completionTime"]));
     let duration = match (start, end) {
         (None, _) => String::new(),
-        (Some(s), None) => human_duration(o.now - s),
-        (Some(s), Some(e)) => human_duration(e - s),
+        (Some(s), None) => human_duration(o.now.saturating_sub(s)),
+        (Some(s), Some(e)) => human_duration(e.saturating_sub(s)),
     };
     let conditions = o.list(&["status", "conditions"]);
     let status = if condition_true(conditions, "Complete") {
@@ -2220,6 +2223,7 @@ fn priority_class(o: Obj) -> Vec<Value> {
 mod tests {
     use super::*;
     use crate::registry::{RESOURCES, find};
+    use proptest::prelude::*;
 
     const NOW: i64 = 1_700_000_000;
 
@@ -2233,6 +2237,46 @@ mod tests {
     fn row(plural: &str, group: &str, version: &str, obj: Value) -> Vec<Value> {
         let res = find(group, version, plural).expect("row");
         cells(res, &obj, NOW)
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-zA-Z0-9:. -]{0,12}".prop_map(Value::from),
+            Just(json!("2024-01-01T00:00:00Z")),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            let keys = prop_oneof![
+                "[a-z]{1,3}",
+                Just("metadata".to_string()),
+                Just("spec".to_string()),
+                Just("status".to_string()),
+                Just("containers".to_string()),
+                Just("conditions".to_string()),
+                Just("creationTimestamp".to_string()),
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(keys, inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_object_gives_one_cell_per_column(obj in arb_json(), i in 0..RESOURCES.len(),
+                                                now in any::<i64>()) {
+            let res = &RESOURCES[i];
+            prop_assert_eq!(cells(res, &obj, now).len(), column_definitions(res).len());
+        }
+
+        #[test]
+        fn human_duration_never_panics(s in any::<i64>()) {
+            prop_assert!(!human_duration(s).is_empty());
+        }
     }
 
     #[test]
