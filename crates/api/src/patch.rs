@@ -328,18 +328,21 @@ fn merge_map(
         let Some(current) = original.remove(&key) else {
             if !is_delete_list {
                 discard_nulls(&mut value);
-                original.insert(key, value);
+                if let Some(v) = remove_directives(value) {
+                    original.insert(key, v);
+                }
             }
             continue;
         };
         if !same_type(&current, &value) {
-            let kept = if is_delete_list {
-                current
+            if is_delete_list {
+                original.insert(key, current);
             } else {
                 discard_nulls(&mut value);
-                value
-            };
-            original.insert(key, kept);
+                if let Some(v) = remove_directives(value) {
+                    original.insert(key, v);
+                }
+            }
             continue;
         }
         let (sub, strategy) = field(ty, &key);
@@ -990,10 +993,14 @@ mod tests {
     fn new_values_lose_their_nulls_and_statuses_merge_conditions() {
         let p = smp(
             pods(),
-            json!({}),
-            json!({"metadata": {"labels": {"a": null, "b": "1"}}}),
+            json!({"spec": {"nodeName": "n"}}),
+            json!({"metadata": {"labels": {"a": null, "b": "1"}, "annotations": {"$patch": "delete"}},
+                   "spec": {"nodeName": {"x": null}}}),
         );
-        assert_eq!(p, json!({"metadata": {"labels": {"b": "1"}}}));
+        assert_eq!(
+            p,
+            json!({"metadata": {"labels": {"b": "1"}}, "spec": {"nodeName": {}}})
+        );
         let nodes = find("", "v1", "nodes").expect("nodes");
         let n = json!({"status": {"conditions": [{"type": "Ready", "status": "False"},
                                                  {"type": "DiskPressure", "status": "False"}]}});
