@@ -446,7 +446,7 @@ const SECRET: &[Column] = &[
         "string",
         "Used to facilitate programmatic handling of secret data.",
     ),
-    col("Data", "integer", "Data contains the secret data."),
+    col("Data", "string", "Data contains the secret data."),
     AGE,
 ];
 
@@ -454,7 +454,7 @@ const SERVICE_ACCOUNT: &[Column] = &[
     NAME,
     col(
         "Secrets",
-        "integer",
+        "string",
         "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
     ),
     AGE,
@@ -547,12 +547,12 @@ const DEPLOYMENT: &[Column] = &[
     col("Ready", "string", "Number of the pod with ready state"),
     col(
         "Up-to-date",
-        "integer",
+        "string",
         "Total number of non-terminating pods targeted by this deployment that have the desired template spec.",
     ),
     col(
         "Available",
-        "integer",
+        "string",
         "Total number of available non-terminating pods (ready for at least minReadySeconds) targeted by this deployment.",
     ),
     AGE,
@@ -580,12 +580,12 @@ const HPA: &[Column] = &[
     ),
     col(
         "MaxPods",
-        "integer",
+        "string",
         "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up.",
     ),
     col(
         "Replicas",
-        "integer",
+        "string",
         "currentReplicas is current number of replicas of pods managed by this autoscaler, as last seen by the autoscaler.",
     ),
     AGE,
@@ -593,7 +593,7 @@ const HPA: &[Column] = &[
 
 const CONFIG_MAP: &[Column] = &[
     NAME,
-    col("Data", "integer", "Data contains the configuration data."),
+    col("Data", "string", "Data contains the configuration data."),
     AGE,
 ];
 
@@ -683,7 +683,7 @@ const CONTROLLER_REVISION: &[Column] = &[
     col("Controller", "string", "Controller of the object"),
     col(
         "Revision",
-        "integer",
+        "string",
         "Revision indicates the revision of the state represented by Data.",
     ),
     AGE,
@@ -691,7 +691,6 @@ const CONTROLLER_REVISION: &[Column] = &[
 
 const RESOURCE_QUOTA: &[Column] = &[
     NAME,
-    AGE,
     col(
         "Request",
         "string",
@@ -702,6 +701,7 @@ const RESOURCE_QUOTA: &[Column] = &[
         "string",
         "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.",
     ),
+    AGE,
 ];
 
 const PRIORITY_CLASS: &[Column] = &[
@@ -1159,10 +1159,12 @@ fn containers_cells(containers: &[Value]) -> [Value; 2] {
     [names.join(",").into(), images.join(",").into()]
 }
 
+/// Whether the first condition of type `ty` has status True.
 fn condition_true(conditions: &[Value], ty: &str) -> bool {
     conditions
         .iter()
-        .any(|c| str_of(c, &["type"]) == ty && str_of(c, &["status"]) == "True")
+        .find(|c| str_of(c, &["type"]) == ty)
+        .is_some_and(|c| str_of(c, &["status"]) == "True")
 }
 
 /// The latest `lastState.terminated.finishedAt` seen so far, as unix seconds.
@@ -1272,7 +1274,10 @@ fn pod(o: Obj) -> Vec<Value> {
             }
         }
         if reason == "Completed" && has_running {
-            reason = if condition_true(conditions, "Ready") {
+            let ready_condition = conditions
+                .iter()
+                .any(|c| str_of(c, &["type"]) == "Ready" && str_of(c, &["status"]) == "True");
+            reason = if ready_condition {
                 "Running".into()
             } else {
                 "NotReady".into()
@@ -1487,7 +1492,7 @@ fn cron_job(o: Obj) -> Vec<Value> {
 
 /// A load balancer's ingress points, comma-joined; shortened to 16 characters unless wide.
 fn load_balancer(status: Option<&Value>, wide: bool) -> String {
-    let points: Vec<&str> = list(status.and_then(|s| s.get("ingress")))
+    let points: BTreeSet<&str> = list(status.and_then(|s| s.get("ingress")))
         .iter()
         .filter_map(|i| {
             let ip = str_of(i, &["ip"]);
@@ -1501,7 +1506,7 @@ fn load_balancer(status: Option<&Value>, wide: bool) -> String {
             }
         })
         .collect();
-    let mut r = points.join(",");
+    let mut r = points.into_iter().collect::<Vec<_>>().join(",");
     if !wide && r.len() > 16 {
         r = format!("{}...", r.chars().take(13).collect::<String>());
     }
@@ -1946,7 +1951,7 @@ fn persistent_volume_claim(o: Obj) -> Vec<Value> {
         capacity.into(),
         modes.into(),
         storage_class_name(&o).into(),
-        unset(o.str(&["status", "currentVolumeAttributesClassName"])),
+        unset(o.str(&["spec", "volumeAttributesClassName"])),
         o.age(),
         unset(o.str(&["spec", "volumeMode"])),
     ]
@@ -2203,9 +2208,9 @@ fn resource_quota(o: Obj) -> Vec<Value> {
     }
     vec![
         o.name(),
-        o.age(),
         request.join(", ").into(),
         limit.join(", ").into(),
+        o.age(),
     ]
 }
 
@@ -2616,6 +2621,49 @@ mod tests {
         assert_eq!(
             row("endpoints", "", "v1", ep)[1],
             json!("10.0.0.1:80,10.0.0.2:80,[fd00::1]:80 + 1 more...")
+        );
+    }
+
+    #[test]
+    fn quotas_claims_and_load_balancers() {
+        let quota = json!({"metadata": {"name": "q", "creationTimestamp": ago(7)},
+            "status": {"hard": {"pods": "4", "requests.cpu": "1", "limits.memory": "2Gi"},
+                       "used": {"pods": "1", "limits.memory": "512Mi"}}});
+        assert_eq!(
+            row("resourcequotas", "", "v1", quota),
+            vec![
+                json!("q"),
+                json!("pods: 1/4, requests.cpu: 0/1"),
+                json!("limits.memory: 512Mi/2Gi"),
+                json!("7s")
+            ]
+        );
+        let pvc = json!({"metadata": {"name": "data", "creationTimestamp": ago(7)},
+            "spec": {"volumeName": "pv-1", "storageClassName": "standard",
+                     "volumeAttributesClassName": "gold", "volumeMode": "Filesystem"},
+            "status": {"phase": "Bound", "capacity": {"storage": "1Gi"},
+                       "accessModes": ["ReadWriteMany", "ReadWriteOnce"]}});
+        assert_eq!(
+            row("persistentvolumeclaims", "", "v1", pvc),
+            vec![
+                json!("data"),
+                json!("Bound"),
+                json!("pv-1"),
+                json!("1Gi"),
+                json!("RWO,RWX"),
+                json!("standard"),
+                json!("gold"),
+                json!("7s"),
+                json!("Filesystem")
+            ]
+        );
+        let lb = json!({"metadata": {"name": "lb"},
+            "spec": {"type": "LoadBalancer", "externalIPs": ["9.9.9.9"]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "5.5.5.5"}, {"hostname": "a.example"},
+                                                    {"ip": "5.5.5.5"}]}}});
+        assert_eq!(
+            row("services", "", "v1", lb)[3],
+            json!("5.5.5.5,a.example,9.9.9.9")
         );
     }
 
