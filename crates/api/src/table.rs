@@ -1093,10 +1093,11 @@ fn labels_cell(map: Option<&Value>) -> Value {
     let pairs: Vec<String> = map
         .and_then(Value::as_object)
         .map(|m| {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            keys.into_iter()
-                .map(|k| format!("{k}={}", m[k].as_str().unwrap_or("")))
+            let mut pairs: Vec<(&String, &Value)> = m.iter().collect();
+            pairs.sort_by_key(|(k, _)| *k);
+            pairs
+                .into_iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
                 .collect()
         })
         .unwrap_or_default();
