@@ -1,5 +1,5 @@
-//! The watch cache: per stored resource, one store watch feeds the current objects and a window of
-//! recent changes held in memory. Lists without paging and every client watch are served from it, so
+//! The watch cache: per stored resource, the current objects and a window of recent changes held
+//! in memory, all fed by one store watch. Lists without paging and every client watch are served from it, so
 //! the store sees one watch per resource however many clients watch (upstream's cacher).
 //!
 //! One writer (the feeding task) and cheap readers: the state sits behind a read-write lock, and a
@@ -88,6 +88,7 @@ pub struct Cache {
     prefix: Bytes,
     history: Duration,
     state: RwLock<State>,
+    /// The revision every cache has reached (shared: one feed serves them all).
     reached: watch::Sender<Revision>,
 }
 
@@ -98,69 +99,115 @@ pub struct Snapshot {
     pub revision: Revision,
 }
 
-impl Cache {
-    /// Loads the resource's objects and starts following the store. `history` bounds how far back
-    /// a watch may start (the store's compaction window).
+/// The caches of every stored resource, fed by one store watch on `/registry/`: since every write
+/// is under it, the revision the feed has reached is each cache's, whether or not its own
+/// resource changed.
+#[derive(Debug)]
+pub struct Caches {
+    caches: Vec<Arc<Cache>>,
+}
+
+impl Caches {
+    /// Loads every resource's objects at one revision and starts following the store.
+    /// `history` bounds how far back a watch may start (the store's compaction window).
     pub async fn start(
         store: Arc<dyn Store>,
-        resource: &'static Resource,
+        resources: impl IntoIterator<Item = &'static Resource>,
         history: Duration,
-    ) -> Result<Arc<Cache>, ApiError> {
-        let prefix = Bytes::from(resource.key_prefix(None));
-        let cache = Arc::new(Cache {
-            resource,
-            prefix,
-            history,
-            state: RwLock::new(State::default()),
-            reached: watch::channel(0).0,
-        });
-        let watch = cache.relist(store.as_ref()).await?;
-        let feeder = Arc::downgrade(&cache);
+    ) -> Result<Caches, ApiError> {
+        let reached = Arc::new(watch::channel(0).0);
+        let caches: Vec<Arc<Cache>> = resources
+            .into_iter()
+            .map(|resource| {
+                Arc::new(Cache {
+                    resource,
+                    prefix: Bytes::from(resource.key_prefix(None)),
+                    history,
+                    state: RwLock::new(State::default()),
+                    reached: reached.as_ref().clone(),
+                })
+            })
+            .collect();
+        let set = Caches { caches };
+        let watch = set.relist(store.as_ref()).await?;
+        let weak: Vec<std::sync::Weak<Cache>> = set.caches.iter().map(Arc::downgrade).collect();
         tokio::spawn(async move {
-            let steps = futures::stream::unfold(
-                Feed::Watching { store, watch },
-                move |state| {
-                    let feeder = feeder.clone();
-                    async move {
-                        let cache = feeder.upgrade()?;
-                        Some(((), state.step(&cache).await))
-                    }
-                },
-            );
+            let steps = futures::stream::unfold(Feed::Watching { store, watch }, move |state| {
+                let caches: Option<Vec<Arc<Cache>>> = weak.iter().map(std::sync::Weak::upgrade).collect();
+                async move {
+                    let caches = Caches { caches: caches? };
+                    Some(((), state.step(&caches).await))
+                }
+            });
             steps.for_each(|()| async {}).await;
         });
-        Ok(cache)
+        Ok(set)
     }
 
-    /// Reads every object afresh and watches from there. Watches that started before lose their
-    /// place (they get 410, as upstream's after a relist).
+    /// The cache of a stored resource.
+    pub fn get(&self, resource: &Resource) -> Option<&Arc<Cache>> {
+        self.caches.iter().find(|c| c.resource.storage == resource.storage)
+    }
+
+    /// Reads every object afresh at one revision and watches from there. Watches that started
+    /// before lose their place (they get 410, as upstream's after a relist).
     async fn relist(&self, store: &dyn Store) -> Result<WatchStream, ApiError> {
-        let range = store
-            .range(RangeRequest {
-                prefix: self.prefix.clone(),
-                ..RangeRequest::default()
-            })
-            .await
-            .map_err(store_error)?;
-        let mut objects = BTreeMap::new();
-        for kv in &range.kvs {
-            objects.insert(kv.key.clone(), Arc::new(Entry::from_kv(kv)?));
+        let revision = store.current_revision().await.map_err(store_error)?;
+        let mut loaded = Vec::with_capacity(self.caches.len());
+        for cache in &self.caches {
+            let range = store
+                .range(RangeRequest {
+                    prefix: cache.prefix.clone(),
+                    revision: Some(revision),
+                    ..RangeRequest::default()
+                })
+                .await
+                .map_err(store_error)?;
+            let mut objects = BTreeMap::new();
+            for kv in &range.kvs {
+                objects.insert(kv.key.clone(), Arc::new(Entry::from_kv(kv)?));
+            }
+            loaded.push(objects);
         }
         let watch = store
-            .watch(&self.prefix, range.revision + 1)
+            .watch(REGISTRY.as_bytes(), revision + 1)
             .await
             .map_err(store_error)?;
-        {
-            let mut state = self.state.write();
+        for (cache, objects) in self.caches.iter().zip(loaded) {
+            let mut state = cache.state.write();
             state.objects = objects;
             state.changes.clear();
-            state.revision = range.revision;
-            state.oldest = range.revision;
+            state.revision = revision;
+            state.oldest = revision;
         }
-        self.reached.send_replace(range.revision);
+        if let Some(first) = self.caches.first() {
+            first.reached.send_replace(revision);
+        }
         Ok(watch)
     }
 
+    fn apply(&self, event: &Event) -> Result<(), ApiError> {
+        let key = event.key();
+        if let Some(cache) = self.caches.iter().find(|c| key.starts_with(&c.prefix)) {
+            cache.apply(event)?;
+        }
+        if let Some(first) = self.caches.first() {
+            first.reached.send_if_modified(|r| {
+                let newer = event.revision() > *r;
+                if newer {
+                    *r = event.revision();
+                }
+                newer
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Every object is stored under this prefix.
+const REGISTRY: &str = "/registry/";
+
+impl Cache {
     fn apply(&self, event: &Event) -> Result<(), ApiError> {
         let revision = event.revision();
         let mut state = self.state.write();
@@ -205,8 +252,6 @@ impl Cache {
                 break;
             }
         }
-        drop(state);
-        self.reached.send_replace(revision);
         Ok(())
     }
 
@@ -228,8 +273,10 @@ impl Cache {
         }
     }
 
-    /// The objects under `prefix` (a namespace's, or all) at the cache's revision.
+    /// The objects in `namespace` (or all), and the revision they are current at.
     pub fn snapshot(&self, namespace: Option<&str>) -> Snapshot {
+        // Read the revision first: the objects are at least as new as it.
+        let revision = self.revision();
         let state = self.state.read();
         let prefix = self.resource.key_prefix(namespace);
         let entries = state
@@ -240,13 +287,8 @@ impl Cache {
             .collect();
         Snapshot {
             entries,
-            revision: state.revision,
+            revision: revision.max(state.revision),
         }
-    }
-
-    /// One object as cached.
-    pub fn get(&self, key: &[u8]) -> Option<Arc<Entry>> {
-        self.state.read().objects.get(key).cloned()
     }
 
     /// Every change after `after`, as they come. A start older than the kept window, or a relist
@@ -296,26 +338,26 @@ enum Feed {
 }
 
 impl Feed {
-    async fn step(self, cache: &Cache) -> Feed {
+    async fn step(self, caches: &Caches) -> Feed {
         match self {
             Feed::Watching { store, mut watch } => match watch.next().await {
                 Some(Ok(event)) => {
-                    if let Err(e) = cache.apply(&event) {
-                        tracing::error!(resource = cache.resource.plural, error = %e, "cache cannot apply a change; relisting");
+                    if let Err(e) = caches.apply(&event) {
+                        tracing::error!(error = %e, "cache cannot apply a change; relisting");
                         return Feed::Relisting { store };
                     }
                     Feed::Watching { store, watch }
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(resource = cache.resource.plural, error = %e, "store watch ended; relisting");
+                    tracing::warn!(error = %e, "store watch ended; relisting");
                     Feed::Relisting { store }
                 }
                 None => Feed::Relisting { store },
             },
-            Feed::Relisting { store } => match cache.relist(store.as_ref()).await {
+            Feed::Relisting { store } => match caches.relist(store.as_ref()).await {
                 Ok(watch) => Feed::Watching { store, watch },
                 Err(e) => {
-                    tracing::warn!(resource = cache.resource.plural, error = %e, "relist failed; retrying");
+                    tracing::warn!(error = %e, "relist failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     Feed::Relisting { store }
                 }
@@ -392,9 +434,18 @@ mod tests {
             .create(key.as_bytes(), Bytes::from_static(br#"{"metadata":{"name":"one"}}"#))
             .await
             .expect("create");
-        let cache = Cache::start(store.clone(), cms, Duration::from_secs(300))
+        let secrets = find("", "v1", "secrets").expect("secrets");
+        let caches = Caches::start(store.clone(), [cms, secrets], Duration::from_secs(300))
             .await
-            .expect("cache");
+            .expect("caches");
+        let cache = caches.get(cms).expect("configmaps cache").clone();
+        // A write elsewhere moves every cache's revision.
+        let other = store
+            .create(secrets.key(Some("a"), "s").as_bytes(), Bytes::from_static(b"{}"))
+            .await
+            .expect("secret");
+        cache.wait_for(other).await.expect("reached by another resource's write");
+        assert_eq!(caches.get(secrets).expect("secrets cache").snapshot(None).entries.len(), 1);
         assert_eq!(cache.snapshot(None).entries.len(), 1);
         assert_eq!(cache.snapshot(Some("b")).entries.len(), 0);
 
@@ -405,16 +456,17 @@ mod tests {
         let (r3, _) = store.delete(key.as_bytes(), None).await.expect("delete");
         cache.wait_for(r3).await.expect("caught up");
 
-        let mut changes = Box::pin(cache.changes(r1));
+        let mut changes = Box::pin(cache.changes(other));
         let c = changes.next().await.expect("one").expect("ok");
         assert_eq!((c.kind, c.revision), (ChangeKind::Modified, r2));
+        assert!(r2 > other);
         let c = changes.next().await.expect("two").expect("ok");
         assert_eq!((c.kind, c.revision), (ChangeKind::Deleted, r3));
         assert_eq!(c.entry.object["metadata"]["resourceVersion"], r3.to_string());
         assert!(cache.snapshot(None).entries.is_empty());
 
         // a start before the window is 410
-        let mut old = Box::pin(cache.changes(r1 - 5));
+        let mut old = Box::pin(cache.changes(r1 - 1));
         let err = old.next().await.expect("item").expect_err("too old");
         assert_eq!(err.code().as_u16(), 410);
     }

@@ -2,7 +2,7 @@
 //! status, scale and binding subresources, with upstream's semantics (optimistic concurrency,
 //! spec/status split, generation, finalizers, graceful deletion, dry run, field validation).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use oxkube_store::{KeyValue, RangeRequest, Revision, Store, StoreError};
 
 use crate::alloc::{self, ServiceCidr};
 use crate::auth::User;
-use crate::cache::{self, Cache, ChangeKind, Entry, store_error};
+use crate::cache::{self, Cache, Caches, ChangeKind, Entry, store_error};
 use crate::negotiate::BodyType;
 use crate::objects::{self, meta, meta_mut};
 use crate::request::{FieldValidation, Propagation, Query, ResourceRequest, Verb, VersionMatch};
@@ -149,7 +149,7 @@ struct Pending {
 #[derive(Debug)]
 pub struct Rest {
     pub store: Arc<dyn Store>,
-    caches: HashMap<(&'static str, &'static str), Arc<Cache>>,
+    caches: Caches,
     pub clock: Arc<dyn Clock>,
     pub service_cidr: ServiceCidr,
     pending: Mutex<Pending>,
@@ -163,11 +163,8 @@ impl Rest {
         service_cidr: ServiceCidr,
         history: Duration,
     ) -> Result<Rest, ApiError> {
-        let mut caches = HashMap::new();
-        for res in RESOURCES.iter().filter(|r| r.is_storage()) {
-            let cache = Cache::start(store.clone(), res, history).await?;
-            caches.insert(res.storage, cache);
-        }
+        let stored = RESOURCES.iter().filter(|r| r.is_storage());
+        let caches = Caches::start(store.clone(), stored, history).await?;
         Ok(Rest {
             store,
             caches,
@@ -179,7 +176,7 @@ impl Rest {
 
     fn cache(&self, res: &Resource) -> Result<&Arc<Cache>, ApiError> {
         self.caches
-            .get(&res.storage)
+            .get(res)
             .ok_or_else(|| ApiError::Internal(format!("no cache for {}", res.qualified())))
     }
 
