@@ -309,8 +309,17 @@ impl Cache {
 
     fn read_after(&self, position: Revision, out: &mut VecDeque<Arc<Change>>) -> Result<(), ApiError> {
         let state = self.state.read();
-        if position < state.oldest {
-            return Err(ApiError::too_old(position, state.oldest));
+        // Changes past the history window are gone even before the next change trims them.
+        let now = Instant::now();
+        let expired = state
+            .changes
+            .iter()
+            .take_while(|(at, _)| now.duration_since(*at) > self.history)
+            .last()
+            .map(|(_, c)| c.revision);
+        let oldest = expired.map_or(state.oldest, |r| r.max(state.oldest));
+        if position < oldest {
+            return Err(ApiError::too_old(position, oldest));
         }
         let start = state
             .changes

@@ -217,6 +217,11 @@ impl Rest {
 
     /// Creates `obj` unless an object of its name exists (the server's own bootstrap objects).
     pub async fn ensure(&self, res: &'static Resource, obj: Value) -> Result<(), ApiError> {
+        let key = res.key(objects::namespace(&obj), objects::name(&obj).unwrap_or(""));
+        let (existing, _) = self.store.get(key.as_bytes(), None).await.map_err(store_error)?;
+        if existing.is_some() {
+            return Ok(());
+        }
         let req = ResourceRequest {
             resource: res,
             verb: Verb::Create,
