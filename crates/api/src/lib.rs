@@ -6,3 +6,5 @@
 //! `k8s-openapi` form where the shape matters.
 
 pub mod registry;
+pub mod selector;
+pub mod validation;
