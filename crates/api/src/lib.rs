@@ -5,6 +5,7 @@
 //! Objects travel as `serde_json::Value` (upstream's "unstructured"), checked against the typed
 //! `k8s-openapi` form where the shape matters.
 
+pub mod defaults;
 pub mod registry;
 pub mod selector;
 pub mod validation;
