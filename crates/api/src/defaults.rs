@@ -1073,4 +1073,72 @@ mod tests {
         let odd = defaulted("apps", "Deployment", json!({"spec": "nope"}));
         assert_eq!(odd, json!({"spec": "nope"}));
     }
+
+    /// Arbitrary JSON shaped loosely like objects (keys drawn from real field names).
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..70000).prop_map(|n| json!(n)),
+            prop_oneof![
+                Just("None"),
+                Just(""),
+                Just("x"),
+                Just("25%"),
+                Just("RollingUpdate")
+            ]
+            .prop_map(|s| json!(s)),
+        ];
+        let keys = prop_oneof![
+            Just("spec"),
+            Just("template"),
+            Just("metadata"),
+            Just("labels"),
+            Just("containers"),
+            Just("ports"),
+            Just("selector"),
+            Just("strategy"),
+            Just("rollingUpdate"),
+            Just("name"),
+            Just("image"),
+            Just("volumes"),
+            Just("status"),
+            Just("type"),
+            Just("clusterIP"),
+            Just("jobTemplate"),
+            Just("updateStrategy"),
+            Just("tolerations"),
+            Just("httpGet"),
+            Just("livenessProbe"),
+            Just("data"),
+            Just("rules"),
+            Just("subjects"),
+            Just("roleRef"),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys.clone(), inner, 0..5).prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn defaulting_never_panics_and_is_idempotent(obj in arb_json(), i in 0usize..64) {
+            let res = &crate::registry::RESOURCES[i % crate::registry::RESOURCES.len()];
+            let mut once = obj;
+            apply(res, &mut once);
+            job_selector(&mut once);
+            let mut twice = once.clone();
+            apply(res, &mut twice);
+            proptest::prop_assert_eq!(twice, once.clone());
+            // Validation of anything, as a create or an update, never panics either.
+            let _ = crate::validation::validate(res, &once, None);
+            let _ = crate::validation::validate(res, &once, Some(&once));
+        }
+    }
 }
