@@ -1304,6 +1304,96 @@ fn container(errs: &mut Vec<FieldError>, c: &Value, volumes: &[String], path: &s
         &format!("{path}.imagePullPolicy"),
         &["Always", "IfNotPresent", "Never"],
     );
+    resources(errs, get(c, "resources"), &format!("{path}.resources"));
+}
+
+/// Upstream `ValidateResourceRequirements`: quantities not negative, requests at most the
+/// limits (equal to them for resources that cannot be overcommitted).
+fn resources(errs: &mut Vec<FieldError>, r: &Value, path: &str) {
+    let limits = get(r, "limits");
+    for (kind, list_path) in [
+        ("limits", format!("{path}.limits")),
+        ("requests", format!("{path}.requests")),
+    ] {
+        for name in sorted_keys(r, kind) {
+            let quantity = get(get(r, kind), &name).as_str().unwrap_or("");
+            if parse_quantity(quantity).is_some_and(|q| q < 0.0) {
+                errs.push(FieldError::invalid(
+                    &format!("{list_path}[{name}]"),
+                    quantity,
+                    NEGATIVE,
+                ));
+            }
+            if kind != "requests" {
+                continue;
+            }
+            let overcommit = (!name.contains('/') || name.starts_with("kubernetes.io/"))
+                && !name.starts_with("hugepages-");
+            match limits.get(&name).and_then(Value::as_str) {
+                Some(limit) => {
+                    let (Some(req), Some(lim)) = (parse_quantity(quantity), parse_quantity(limit))
+                    else {
+                        continue;
+                    };
+                    if !overcommit && req != lim {
+                        errs.push(FieldError::invalid(
+                            &list_path,
+                            quantity,
+                            format!("must be equal to {name} limit of {limit}"),
+                        ));
+                    } else if req > lim {
+                        errs.push(FieldError::invalid(
+                            &list_path,
+                            quantity,
+                            format!("must be less than or equal to {name} limit of {limit}"),
+                        ));
+                    }
+                }
+                None if !overcommit => errs.push(FieldError::required(
+                    &format!("{path}.limits"),
+                    "Limit must be set for non overcommitable resources",
+                )),
+                None => {}
+            }
+        }
+    }
+}
+
+/// A resource quantity's value (`500m` → 0.5, `1Gi` → 2^30, `1e3` → 1000); `None` when it is
+/// not a quantity.
+pub fn parse_quantity(q: &str) -> Option<f64> {
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let sign_free = number.strip_prefix(['+', '-']).unwrap_or(number);
+    if sign_free.is_empty() || sign_free.contains(['+', '-']) {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exp => {
+            let e: i32 = exp.strip_prefix(['e', 'E'])?.parse().ok()?;
+            10f64.powi(e)
+        }
+    };
+    Some(value * factor)
 }
 
 /// Upstream `validateContainerPorts`.
@@ -3367,6 +3457,19 @@ mod tests {
                 ],
             ),
             (
+                json!({"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": "500m"}, "requests": {"cpu": "1"}}}]}),
+                vec![
+                    "spec.containers[0].resources.requests: Invalid value: \"1\": must be less than or equal to cpu limit of 500m",
+                ],
+            ),
+            (
+                json!({"containers": [{"name": "a", "image": "x", "resources": {"requests": {"memory": "-1Gi", "example.com/gpu": "1"}}}]}),
+                vec![
+                    "spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources",
+                    "spec.containers[0].resources.requests[memory]: Invalid value: \"-1Gi\": must be greater than or equal to 0",
+                ],
+            ),
+            (
                 json!({"containers": [{"name": "Web", "image": "x"}]}),
                 vec![Box::leak(
                     format!("spec.containers[0].name: Invalid value: \"Web\": {LABEL_MSG}")
@@ -3839,6 +3942,22 @@ mod tests {
                 "roleRef.kind: Unsupported value: \"Pod\": supported values: \"Role\", \"ClusterRole\""
             ]
         );
+    }
+
+    #[test]
+    fn quantities_parse() {
+        for (q, want) in [
+            ("500m", 0.5),
+            ("1Gi", 1073741824.0),
+            ("1e3", 1000.0),
+            ("2", 2.0),
+            ("1.5k", 1500.0),
+        ] {
+            assert_eq!(parse_quantity(q), Some(want), "{q}");
+        }
+        for bad in ["", "x", "1Q", "--1", "1e"] {
+            assert_eq!(parse_quantity(bad), None, "{bad}");
+        }
     }
 
     #[test]
