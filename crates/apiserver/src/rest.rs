@@ -676,10 +676,10 @@ impl Rest {
         if how == CreateKind::Create {
             reset_status_on_create(storage, &mut obj);
         }
+        defaults::apply(storage, &mut obj);
         if (storage.group, storage.kind) == ("batch", "Job") {
             defaults::job_selector(&mut obj);
         }
-        defaults::apply(storage, &mut obj);
         self.admit(storage, &mut obj, None)?;
         validate(storage, &obj, None)?;
         if how == CreateKind::Create {
@@ -702,6 +702,10 @@ impl Rest {
     /// Admission that needs server state: service IPs and node ports; pod QoS class.
     fn admit(&self, res: &Resource, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
         match (res.group, res.kind) {
+            ("", "Secret") => {
+                merge_string_data(obj);
+                Ok(())
+            }
             ("", "Service") => self.allocate_service(obj, old),
             ("", "Pod") if old.is_none() => {
                 let qos = qos_class(obj);
@@ -983,6 +987,17 @@ impl Rest {
                 Some(s) => map.insert("status".into(), s.clone()),
                 None => map.remove("status"),
             };
+            if (storage.group, storage.kind) == ("", "Namespace") {
+                // spec.finalizers change only through /finalize (upstream's namespace strategy)
+                let finalizers = old["spec"]["finalizers"].clone();
+                if let Some(spec) = map
+                    .entry("spec")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                {
+                    spec.insert("finalizers".into(), finalizers);
+                }
+            }
         }
         // System metadata comes from the stored object.
         {
@@ -1597,6 +1612,22 @@ fn reset_status_on_create(res: &Resource, obj: &mut Value) {
             map.insert("status".into(), json!({}));
         }
         _ => {}
+    }
+}
+
+/// A Secret's `stringData` is write-only: each entry goes into `data`, base64-encoded.
+fn merge_string_data(obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else { return };
+    let Some(Value::Object(strings)) = map.remove("stringData") else { return };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in strings {
+            let text = v.as_str().unwrap_or_default();
+            data.insert(k, Value::from(base64::engine::general_purpose::STANDARD.encode(text)));
+        }
     }
 }
 
