@@ -139,7 +139,7 @@ def test_describe_edit_patch_label_annotate_scale(server, namespace):
     server.kubectl("patch", "deploy", "nginx-deployment", "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":2}}')
     assert get("{.spec.replicas}") == "2"
     server.kubectl("patch", "deploy", "nginx-deployment", "-n", namespace, "--type=json",
-                   "-p", '[{"op":"replace","path":"/spec/minReadySeconds","value":3}]')
+                   "-p", '[{"op":"add","path":"/spec/minReadySeconds","value":3}]')
     assert get("{.spec.minReadySeconds}") == "3"
     server.kubectl("patch", "deploy", "nginx-deployment", "-n", namespace, "-p",
                    '{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox"}]}}}}')

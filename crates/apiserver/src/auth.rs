@@ -133,7 +133,12 @@ impl Authenticator {
 fn user_of_certificate(der: &[u8]) -> Option<User> {
     let (_, cert) = X509Certificate::from_der(der).ok()?;
     let subject = cert.subject();
-    let name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
+    let name = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
     let groups = subject
         .iter_organization()
         .filter_map(|o| o.as_str().ok().map(str::to_string))
@@ -176,15 +181,27 @@ mod tests {
         let alice = auth.authenticate(None, Some("Bearer abc")).expect("alice");
         assert_eq!(alice.name, "alice");
         assert_eq!(alice.groups, ["dev", "ops", "system:authenticated"]);
-        assert_eq!(auth.authenticate(None, Some("Bearer nope")), Err(ApiError::Unauthorized));
+        assert_eq!(
+            auth.authenticate(None, Some("Bearer nope")),
+            Err(ApiError::Unauthorized)
+        );
         let anon = auth.authenticate(None, None).expect("anon");
         assert!(anon.is_anonymous());
-        let node = auth.authenticate(None, Some("Bearer joinsecret")).expect("node");
+        let node = auth
+            .authenticate(None, Some("Bearer joinsecret"))
+            .expect("node");
         assert!(node.groups.contains(&"system:nodes".to_string()));
 
         let authz = AuthenticatedMayAll;
-        assert!(authz.authorize(&anon, &Target::Health(Health::Readyz)).is_ok());
-        assert_eq!(authz.authorize(&anon, &Target::Groups), Err(ApiError::Unauthorized));
+        assert!(
+            authz
+                .authorize(&anon, &Target::Health(Health::Readyz))
+                .is_ok()
+        );
+        assert_eq!(
+            authz.authorize(&anon, &Target::Groups),
+            Err(ApiError::Unauthorized)
+        );
         assert!(authz.authorize(&alice, &Target::Groups).is_ok());
     }
 

@@ -19,7 +19,8 @@ pub async fn ensure(rest: &Rest, host_ip: IpAddr, port: u16) -> Result<(), ApiEr
     };
     let namespaces = find("", "v1", "namespaces")?;
     for ns in NAMESPACES {
-        rest.ensure(namespaces, json!({"metadata": {"name": ns}})).await?;
+        rest.ensure(namespaces, json!({"metadata": {"name": ns}}))
+            .await?;
     }
     let ip = rest.service_cidr.first().to_string();
     rest.ensure(

@@ -133,7 +133,8 @@ impl Caches {
         let weak: Vec<std::sync::Weak<Cache>> = set.caches.iter().map(Arc::downgrade).collect();
         tokio::spawn(async move {
             let steps = futures::stream::unfold(Feed::Watching { store, watch }, move |state| {
-                let caches: Option<Vec<Arc<Cache>>> = weak.iter().map(std::sync::Weak::upgrade).collect();
+                let caches: Option<Vec<Arc<Cache>>> =
+                    weak.iter().map(std::sync::Weak::upgrade).collect();
                 async move {
                     let caches = Caches { caches: caches? };
                     Some(((), state.step(&caches).await))
@@ -146,7 +147,9 @@ impl Caches {
 
     /// The cache of a stored resource.
     pub fn get(&self, resource: &Resource) -> Option<&Arc<Cache>> {
-        self.caches.iter().find(|c| c.resource.storage == resource.storage)
+        self.caches
+            .iter()
+            .find(|c| c.resource.storage == resource.storage)
     }
 
     /// Reads every object afresh at one revision and watches from there. Watches that started
@@ -307,7 +310,11 @@ impl Cache {
         futures::stream::unfold(follow, Follow::next)
     }
 
-    fn read_after(&self, position: Revision, out: &mut VecDeque<Arc<Change>>) -> Result<(), ApiError> {
+    fn read_after(
+        &self,
+        position: Revision,
+        out: &mut VecDeque<Arc<Change>>,
+    ) -> Result<(), ApiError> {
         let state = self.state.read();
         // Changes past the history window are gone even before the next change trims them.
         let now = Instant::now();
@@ -414,9 +421,9 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::Compacted { requested } => ApiError::Expired(format!(
             "The resourceVersion for the provided list is too old: {requested}"
         )),
-        StoreError::FutureRevision { requested } => ApiError::Timeout(format!(
-            "Too large resource version: {requested}"
-        )),
+        StoreError::FutureRevision { requested } => {
+            ApiError::Timeout(format!("Too large resource version: {requested}"))
+        }
         other => ApiError::Internal(other.to_string()),
     }
 }
@@ -428,9 +435,7 @@ mod tests {
     use oxkube_store::{EmbeddedOptions, EmbeddedStore};
 
     async fn store(dir: &std::path::Path) -> Arc<dyn Store> {
-        Arc::new(
-            EmbeddedStore::open(EmbeddedOptions::new(dir)).expect("open"),
-        )
+        Arc::new(EmbeddedStore::open(EmbeddedOptions::new(dir)).expect("open"))
     }
 
     #[tokio::test]
@@ -440,7 +445,10 @@ mod tests {
         let cms = find("", "v1", "configmaps").expect("configmaps");
         let key = cms.key(Some("a"), "one");
         let r1 = store
-            .create(key.as_bytes(), Bytes::from_static(br#"{"metadata":{"name":"one"}}"#))
+            .create(
+                key.as_bytes(),
+                Bytes::from_static(br#"{"metadata":{"name":"one"}}"#),
+            )
             .await
             .expect("create");
         let secrets = find("", "v1", "secrets").expect("secrets");
@@ -450,16 +458,34 @@ mod tests {
         let cache = caches.get(cms).expect("configmaps cache").clone();
         // A write elsewhere moves every cache's revision.
         let other = store
-            .create(secrets.key(Some("a"), "s").as_bytes(), Bytes::from_static(b"{}"))
+            .create(
+                secrets.key(Some("a"), "s").as_bytes(),
+                Bytes::from_static(b"{}"),
+            )
             .await
             .expect("secret");
-        cache.wait_for(other).await.expect("reached by another resource's write");
-        assert_eq!(caches.get(secrets).expect("secrets cache").snapshot(None).entries.len(), 1);
+        cache
+            .wait_for(other)
+            .await
+            .expect("reached by another resource's write");
+        assert_eq!(
+            caches
+                .get(secrets)
+                .expect("secrets cache")
+                .snapshot(None)
+                .entries
+                .len(),
+            1
+        );
         assert_eq!(cache.snapshot(None).entries.len(), 1);
         assert_eq!(cache.snapshot(Some("b")).entries.len(), 0);
 
         let r2 = store
-            .update(key.as_bytes(), Bytes::from_static(br#"{"metadata":{"name":"one","labels":{"x":"y"}}}"#), r1)
+            .update(
+                key.as_bytes(),
+                Bytes::from_static(br#"{"metadata":{"name":"one","labels":{"x":"y"}}}"#),
+                r1,
+            )
             .await
             .expect("update");
         let (r3, _) = store.delete(key.as_bytes(), None).await.expect("delete");
@@ -471,7 +497,10 @@ mod tests {
         assert!(r2 > other);
         let c = changes.next().await.expect("two").expect("ok");
         assert_eq!((c.kind, c.revision), (ChangeKind::Deleted, r3));
-        assert_eq!(c.entry.object["metadata"]["resourceVersion"], r3.to_string());
+        assert_eq!(
+            c.entry.object["metadata"]["resourceVersion"],
+            r3.to_string()
+        );
         assert!(cache.snapshot(None).entries.is_empty());
 
         // a start before the window is 410

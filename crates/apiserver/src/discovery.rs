@@ -76,7 +76,10 @@ pub fn group(name: &str) -> Option<Value> {
         })
 }
 
-fn in_version<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static Resource> + 'a {
+fn in_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static Resource> + 'a {
     RESOURCES
         .iter()
         .filter(move |r| r.group == group && r.version == version)
@@ -200,7 +203,14 @@ mod tests {
             .iter()
             .filter_map(|r| r["name"].as_str())
             .collect();
-        for want in ["pods", "pods/status", "pods/binding", "pods/log", "namespaces", "nodes/status"] {
+        for want in [
+            "pods",
+            "pods/status",
+            "pods/binding",
+            "pods/log",
+            "namespaces",
+            "nodes/status",
+        ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
         let pods = &list["resources"][names.iter().position(|n| *n == "pods").expect("pods")];
@@ -217,19 +227,35 @@ mod tests {
             .iter()
             .find(|r| r["name"] == "deployments/scale")
             .expect("deployments/scale");
-        assert_eq!((scale["group"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("Scale")));
+        assert_eq!(
+            (scale["group"].as_str(), scale["kind"].as_str()),
+            (Some("autoscaling"), Some("Scale"))
+        );
     }
 
     #[test]
     fn groups_and_aggregated_agree() {
         let groups = group_list();
         let agg = aggregated(false);
-        let names: Vec<&str> = groups["groups"].as_array().expect("groups").iter().filter_map(|g| g["name"].as_str()).collect();
-        let agg_names: Vec<&str> = agg["items"].as_array().expect("items").iter().filter_map(|g| g["metadata"]["name"].as_str()).collect();
+        let names: Vec<&str> = groups["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .filter_map(|g| g["name"].as_str())
+            .collect();
+        let agg_names: Vec<&str> = agg["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|g| g["metadata"]["name"].as_str())
+            .collect();
         assert_eq!(names, agg_names);
         assert!(names.contains(&"apps"));
         assert_eq!(aggregated(true)["items"][0]["metadata"]["name"], "");
         assert!(resource_list("apps", "v9").is_none());
-        assert_eq!(group("autoscaling").expect("autoscaling")["preferredVersion"]["version"], "v2");
+        assert_eq!(
+            group("autoscaling").expect("autoscaling")["preferredVersion"]["version"],
+            "v2"
+        );
     }
 }

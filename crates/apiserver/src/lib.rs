@@ -86,7 +86,9 @@ impl ApiServer {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
         let client_ip = if config.bind_address.is_unspecified() {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         } else {
@@ -95,15 +97,28 @@ impl ApiServer {
         let server_address = SocketAddr::new(client_ip, addr.port()).to_string();
         let host_ip = host_ip(config.bind_address);
         let names = serving_names(&config, host_ip);
-        let creds = pki::prepare(&config.data_dir, &names, &format!("https://{server_address}"))?;
+        let creds = pki::prepare(
+            &config.data_dir,
+            &names,
+            &format!("https://{server_address}"),
+        )?;
         let mut authn = Authenticator::new(&creds.node_secret);
         if let Some(path) = &config.token_auth_file {
             authn.load_token_file(path)?;
         }
-        let tls = server::tls_config(&creds.serving_cert_pem, &creds.serving_key_pem, &creds.ca_pem)?;
-        let rest = Rest::start(store, Arc::new(SystemClock), config.service_cidr, config.history)
-            .await
-            .map_err(StartError::Caches)?;
+        let tls = server::tls_config(
+            &creds.serving_cert_pem,
+            &creds.serving_key_pem,
+            &creds.ca_pem,
+        )?;
+        let rest = Rest::start(
+            store,
+            Arc::new(SystemClock),
+            config.service_cidr,
+            config.history,
+        )
+        .await
+        .map_err(StartError::Caches)?;
         bootstrap::ensure(&rest, host_ip, addr.port())
             .await
             .map_err(StartError::Bootstrap)?;
@@ -116,7 +131,13 @@ impl ApiServer {
             shutdown_rx.clone(),
         ));
         handler.ready.store(true, Ordering::Relaxed);
-        let task = tokio::spawn(server::serve(listener, Arc::new(tls), handler, shutdown_rx, config.drain));
+        let task = tokio::spawn(server::serve(
+            listener,
+            Arc::new(tls),
+            handler,
+            shutdown_rx,
+            config.drain,
+        ));
         Ok(ApiServer {
             addr,
             kubeconfig: creds.kubeconfig_path,

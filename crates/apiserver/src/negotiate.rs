@@ -86,8 +86,7 @@ pub fn choose(accept: Option<&str>, table: bool, discovery: bool) -> Result<Form
         }
     }
     Err(ApiError::NotAcceptable(
-        "only the following media types are accepted: application/json, application/yaml"
-            .into(),
+        "only the following media types are accepted: application/json, application/yaml".into(),
     ))
 }
 
@@ -114,9 +113,7 @@ pub fn body_type(content_type: Option<&str>) -> Result<BodyType, ApiError> {
         "application/json-patch+json" => Ok(BodyType::JsonPatch),
         "application/merge-patch+json" => Ok(BodyType::MergePatch),
         "application/strategic-merge-patch+json" => Ok(BodyType::StrategicMergePatch),
-        "application/apply-patch+yaml" | "application/apply-patch+json" => {
-            Ok(BodyType::ApplyPatch)
-        }
+        "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(BodyType::ApplyPatch),
         other => Err(ApiError::UnsupportedMediaType(format!(
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other:?})"
         ))),
@@ -146,21 +143,31 @@ mod tests {
     #[test]
     fn protobuf_only_is_406_and_nothing_is_json() {
         assert_eq!(
-            choose(Some("application/vnd.kubernetes.protobuf"), true, false).map_err(|e| e.code().as_u16()),
+            choose(Some("application/vnd.kubernetes.protobuf"), true, false)
+                .map_err(|e| e.code().as_u16()),
             Err(406)
         );
         assert_eq!(choose(None, true, true), Ok(Format::Json));
         assert_eq!(choose(Some("*/*"), true, true), Ok(Format::Json));
-        assert_eq!(choose(Some("application/yaml"), true, true), Ok(Format::Yaml));
+        assert_eq!(
+            choose(Some("application/yaml"), true, true),
+            Ok(Format::Yaml)
+        );
     }
 
     #[test]
     fn body_types() {
-        assert_eq!(body_type(Some("application/json; charset=utf-8")), Ok(BodyType::Json));
+        assert_eq!(
+            body_type(Some("application/json; charset=utf-8")),
+            Ok(BodyType::Json)
+        );
         assert_eq!(
             body_type(Some("application/strategic-merge-patch+json")),
             Ok(BodyType::StrategicMergePatch)
         );
-        assert_eq!(body_type(Some("text/plain")).map_err(|e| e.code().as_u16()), Err(415));
+        assert_eq!(
+            body_type(Some("text/plain")).map_err(|e| e.code().as_u16()),
+            Err(415)
+        );
     }
 }

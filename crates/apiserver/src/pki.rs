@@ -83,10 +83,8 @@ pub fn prepare(
     let ca_crt = tls.join("ca.crt");
     let ca_key = tls.join("ca.key");
     if !ca_crt.exists() || !ca_key.exists() {
-        let key = KeyPair::generate().map_err(|source| PkiError::Generate {
-            what: "CA",
-            source,
-        })?;
+        let key =
+            KeyPair::generate().map_err(|source| PkiError::Generate { what: "CA", source })?;
         let mut params = CertificateParams::default();
         params
             .distinguished_name
@@ -99,10 +97,7 @@ pub fn prepare(
         ];
         let cert = params
             .self_signed(&key)
-            .map_err(|source| PkiError::Generate {
-                what: "CA",
-                source,
-            })?;
+            .map_err(|source| PkiError::Generate { what: "CA", source })?;
         write_private(&ca_key, key.serialize_pem().as_bytes())?;
         write_file(&ca_crt, cert.pem().as_bytes())?;
     }
@@ -126,10 +121,13 @@ pub fn prepare(
             .distinguished_name
             .push(DnType::CommonName, "kube-apiserver");
         for dns in &names.dns {
-            let name = dns.clone().try_into().map_err(|source| PkiError::Generate {
-                what: "serving",
-                source,
-            })?;
+            let name = dns
+                .clone()
+                .try_into()
+                .map_err(|source| PkiError::Generate {
+                    what: "serving",
+                    source,
+                })?;
             params.subject_alt_names.push(SanType::DnsName(name));
         }
         for ip in &names.ips {
@@ -287,7 +285,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = prepare(dir.path(), &names(), "https://127.0.0.1:6443").expect("first");
         let token = fs::read_to_string(dir.path().join("node-token")).expect("token");
-        assert!(token.starts_with(&format!("K10{}::server:", ca_fingerprint(&first.ca_pem).expect("fp"))));
+        assert!(token.starts_with(&format!(
+            "K10{}::server:",
+            ca_fingerprint(&first.ca_pem).expect("fp")
+        )));
         let mode = fs::metadata(dir.path().join("node-token"))
             .expect("meta")
             .permissions()

@@ -361,9 +361,7 @@ pub fn parse_propagation(value: &str) -> Result<Propagation, ApiError> {
 
 fn parse_int(key: &str, value: &str) -> Result<i64, ApiError> {
     value.parse().map_err(|_| {
-        ApiError::BadRequest(format!(
-            "invalid value {value:?} for {key}: not an integer"
-        ))
+        ApiError::BadRequest(format!("invalid value {value:?} for {key}: not an integer"))
     })
 }
 
@@ -405,12 +403,19 @@ mod tests {
         let r = resource(Method::GET, "/api/v1/watch/namespaces/a/pods", "");
         assert_eq!(r.verb, Verb::Watch);
 
-        let r = resource(Method::PUT, "/apis/apps/v1/namespaces/a/deployments/web/scale", "");
+        let r = resource(
+            Method::PUT,
+            "/apis/apps/v1/namespaces/a/deployments/web/scale",
+            "",
+        );
         assert_eq!(r.subresource, Some(Subresource::Scale));
         assert_eq!(r.name.as_deref(), Some("web"));
 
         let r = resource(Method::GET, "/api/v1/namespaces/kube-system", "");
-        assert_eq!((r.resource.plural, r.name.as_deref()), ("namespaces", Some("kube-system")));
+        assert_eq!(
+            (r.resource.plural, r.name.as_deref()),
+            ("namespaces", Some("kube-system"))
+        );
         assert_eq!(r.namespace, None);
 
         let r = resource(Method::PUT, "/api/v1/namespaces/x/finalize", "");
@@ -420,13 +425,22 @@ mod tests {
         assert_eq!(r.verb, Verb::DeleteCollection);
 
         let r = resource(Method::POST, "/api/v1/namespaces/x/pods/p/binding", "");
-        assert_eq!((r.verb, r.subresource), (Verb::Create, Some(Subresource::Binding)));
+        assert_eq!(
+            (r.verb, r.subresource),
+            (Verb::Create, Some(Subresource::Binding))
+        );
     }
 
     #[test]
     fn nonsense_is_404_or_405() {
-        assert_eq!(target(Method::GET, "/api/v1/nothings", ""), Err(ApiError::NoSuchPath));
-        assert_eq!(target(Method::GET, "/api/v2/pods", ""), Err(ApiError::NoSuchPath));
+        assert_eq!(
+            target(Method::GET, "/api/v1/nothings", ""),
+            Err(ApiError::NoSuchPath)
+        );
+        assert_eq!(
+            target(Method::GET, "/api/v2/pods", ""),
+            Err(ApiError::NoSuchPath)
+        );
         assert_eq!(
             target(Method::GET, "/api/v1/namespaces/a/nodes", ""),
             Err(ApiError::NoSuchPath)
@@ -441,10 +455,17 @@ mod tests {
             Err(ApiError::MethodNotAllowed)
         );
         assert_eq!(
-            target(Method::DELETE, "/apis/apps/v1/namespaces/a/deployments/d/scale", ""),
+            target(
+                Method::DELETE,
+                "/apis/apps/v1/namespaces/a/deployments/d/scale",
+                ""
+            ),
             Err(ApiError::MethodNotAllowed)
         );
-        assert_eq!(target(Method::POST, "/version", ""), Err(ApiError::MethodNotAllowed));
+        assert_eq!(
+            target(Method::POST, "/version", ""),
+            Err(ApiError::MethodNotAllowed)
+        );
         assert!(matches!(
             target(Method::GET, "/api/v1/pods", "limit=x"),
             Err(ApiError::BadRequest(_))

@@ -195,10 +195,9 @@ impl Rest {
             (Verb::Create, None) => self.create(call).await,
             (Verb::Create, Some(Subresource::Binding)) => self.bind(call).await.map(Into::into),
             (Verb::Create, Some(Subresource::Eviction)) => self.evict(call).await.map(Into::into),
-            (
-                Verb::Update,
-                None | Some(Subresource::Status) | Some(Subresource::Finalize),
-            ) => self.update(call).await,
+            (Verb::Update, None | Some(Subresource::Status) | Some(Subresource::Finalize)) => {
+                self.update(call).await
+            }
             (Verb::Update, Some(Subresource::Scale)) => self.update_scale(call).await,
             (Verb::Patch, None | Some(Subresource::Status) | Some(Subresource::Scale)) => {
                 self.patch(call).await
@@ -218,7 +217,11 @@ impl Rest {
     /// Creates `obj` unless an object of its name exists (the server's own bootstrap objects).
     pub async fn ensure(&self, res: &'static Resource, obj: Value) -> Result<(), ApiError> {
         let key = res.key(objects::namespace(&obj), objects::name(&obj).unwrap_or(""));
-        let (existing, _) = self.store.get(key.as_bytes(), None).await.map_err(store_error)?;
+        let (existing, _) = self
+            .store
+            .get(key.as_bytes(), None)
+            .await
+            .map_err(store_error)?;
         if existing.is_some() {
             return Ok(());
         }
@@ -285,11 +288,12 @@ impl Rest {
                 "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
             ));
         }
-        let from_store = q.continue_token.is_some()
-            || exact
-            || (limit.is_some() && !matches!(rv, Some(0)));
+        let from_store =
+            q.continue_token.is_some() || exact || (limit.is_some() && !matches!(rv, Some(0)));
         if from_store {
-            return self.list_from_store(req, &filter, limit, rv, exact, q).await;
+            return self
+                .list_from_store(req, &filter, limit, rv, exact, q)
+                .await;
         }
         let cache = self.cache(res)?;
         match rv {
@@ -365,7 +369,8 @@ impl Rest {
                 })?;
             revision = Some(range.revision);
             last_key = range.kvs.last().map(|kv| kv.key.clone());
-            let mut taken_all = true;
+            // How many of this page's keys were looked at.
+            let mut consumed = range.kvs.len();
             for (i, kv) in range.kvs.iter().enumerate() {
                 let obj = objects::decode(kv)?;
                 if !filter.matches(&obj) {
@@ -374,20 +379,20 @@ impl Rest {
                 items.push(Item::Owned(self.present(res, obj)?));
                 if want > 0 && items.len() >= want {
                     last_key = Some(kv.key.clone());
-                    taken_all = i + 1 == range.kvs.len();
+                    consumed = i + 1;
                     break;
                 }
             }
-            let more = range.more || !taken_all;
+            let more = range.more || consumed < range.kvs.len();
             if want > 0 && items.len() >= want {
                 if more {
                     if filter.everything() {
-                        let left = range.count.saturating_sub(range.kvs.len())
-                            + if taken_all { 0 } else { 0 };
+                        let left = range.count.saturating_sub(consumed);
                         remaining = i64::try_from(left).ok().filter(|n| *n > 0);
                     }
                     let key = last_key.unwrap_or_default();
-                    let token = encode_continue(range.revision, &key[prefix.len().min(key.len())..]);
+                    let token =
+                        encode_continue(range.revision, &key[prefix.len().min(key.len())..]);
                     return Ok(ListBody {
                         items,
                         revision: range.revision,
@@ -453,10 +458,7 @@ impl Rest {
             }
             rv
         };
-        let namespace_prefix = req
-            .namespace
-            .as_ref()
-            .map(|ns| res.key_prefix(Some(ns)));
+        let namespace_prefix = req.namespace.as_ref().map(|ns| res.key_prefix(Some(ns)));
         let changes = cache.changes(start).filter_map(move |change| {
             let out = match change {
                 Err(e) => Some(WatchEvent::Error(e)),
@@ -556,7 +558,11 @@ impl Rest {
         })
     }
 
-    async fn check_namespace(&self, res: &Resource, namespace: Option<&str>) -> Result<(), ApiError> {
+    async fn check_namespace(
+        &self,
+        res: &Resource,
+        namespace: Option<&str>,
+    ) -> Result<(), ApiError> {
         let Some(ns) = namespace.filter(|_| res.namespaced) else {
             return Ok(());
         };
@@ -633,7 +639,9 @@ impl Rest {
             )));
         }
         if objects::name(&obj).is_none() {
-            let generate = objects::str_field(meta(&obj), "generateName").unwrap_or("").to_string();
+            let generate = objects::str_field(meta(&obj), "generateName")
+                .unwrap_or("")
+                .to_string();
             if generate.is_empty() {
                 return Err(ApiError::Invalid {
                     group: res.group.into(),
@@ -654,7 +662,8 @@ impl Rest {
         let mut obj = if res.is_storage() {
             obj
         } else {
-            let mut o = convert::to_storage(res, obj).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let mut o =
+                convert::to_storage(res, obj).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             objects::set_type(&mut o, storage);
             o
         };
@@ -690,7 +699,11 @@ impl Rest {
             return self.present(res, obj);
         }
         let key = storage.key(url_ns, &name);
-        let revision = match self.store.create(key.as_bytes(), objects::encode(&obj)?).await {
+        let revision = match self
+            .store
+            .create(key.as_bytes(), objects::encode(&obj)?)
+            .await
+        {
             Ok(rev) => rev,
             Err(StoreError::AlreadyExists) => return Err(ApiError::already_exists(res, &name)),
             Err(e) => return Err(store_error(e)),
@@ -719,21 +732,27 @@ impl Rest {
     }
 
     fn allocate_service(&self, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
-        let spec_type = obj["spec"]["type"].as_str().unwrap_or("ClusterIP").to_string();
+        let spec_type = obj["spec"]["type"]
+            .as_str()
+            .unwrap_or("ClusterIP")
+            .to_string();
         // Keep what the old object had when the new one leaves it out (upstream's patchAllocatedValues).
         if let Some(old) = old {
             let same_type = old["spec"]["type"].as_str().unwrap_or("ClusterIP") == spec_type;
-            if same_type && obj["spec"]["clusterIP"].as_str().unwrap_or("").is_empty()
+            if same_type
+                && obj["spec"]["clusterIP"].as_str().unwrap_or("").is_empty()
                 && let Some(ip) = old["spec"]["clusterIP"].as_str()
                 && let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
             {
                 spec.insert("clusterIP".into(), Value::from(ip));
                 spec.insert("clusterIPs".into(), old["spec"]["clusterIPs"].clone());
             }
-            if same_type && let (Some(new_ports), Some(old_ports)) = (
-                obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut),
-                old["spec"]["ports"].as_array(),
-            ) {
+            if same_type
+                && let (Some(new_ports), Some(old_ports)) = (
+                    obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut),
+                    old["spec"]["ports"].as_array(),
+                )
+            {
                 for p in new_ports.iter_mut() {
                     if p.get("nodePort").is_none_or(Value::is_null)
                         && let Some(np) = old_ports
@@ -748,10 +767,17 @@ impl Rest {
                 }
             }
         }
-        let old_ip = old.and_then(|o| o["spec"]["clusterIP"].as_str()).map(str::to_string);
+        let old_ip = old
+            .and_then(|o| o["spec"]["clusterIP"].as_str())
+            .map(str::to_string);
         let old_ports: HashSet<u16> = old
             .and_then(|o| o["spec"]["ports"].as_array())
-            .map(|ps| ps.iter().filter_map(|p| p["nodePort"].as_u64()).filter_map(|p| u16::try_from(p).ok()).collect())
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p["nodePort"].as_u64())
+                    .filter_map(|p| u16::try_from(p).ok())
+                    .collect()
+            })
             .unwrap_or_default();
         let (mut ips, mut ports) = self.taken_by_services(old);
         let mut pending = self.pending.lock();
@@ -779,7 +805,11 @@ impl Rest {
             spec.remove("clusterIP");
             spec.remove("clusterIPs");
         } else {
-            let asked = spec.get("clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+            let asked = spec
+                .get("clusterIP")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if asked.is_empty() {
                 let ip = self
                     .service_cidr
@@ -790,13 +820,20 @@ impl Rest {
                 spec.insert("clusterIPs".into(), json!([ip.to_string()]));
             } else if asked != "None" && old_ip.as_deref() != Some(asked.as_str()) {
                 let ip: Ipv4Addr = asked.parse().map_err(|_| {
-                    invalid("spec.clusterIPs[0]", &Value::from(asked.clone()), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
+                    invalid(
+                        "spec.clusterIPs[0]",
+                        &Value::from(asked.clone()),
+                        "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                    )
                 })?;
                 if !self.service_cidr.contains(ip) {
                     return Err(invalid(
                         "spec.clusterIPs",
                         &json!([asked]),
-                        &format!("failed to allocate IP {asked}: the provided IP ({asked}) is not in the valid range. The range of valid IPs is {}", self.service_cidr),
+                        &format!(
+                            "failed to allocate IP {asked}: the provided IP ({asked}) is not in the valid range. The range of valid IPs is {}",
+                            self.service_cidr
+                        ),
                     ));
                 }
                 if ips.contains(&ip) {
@@ -815,7 +852,9 @@ impl Rest {
         let wants_node_ports = spec_type == "NodePort" || spec_type == "LoadBalancer";
         if let Some(list) = spec.get_mut("ports").and_then(Value::as_array_mut) {
             for (i, port) in list.iter_mut().enumerate() {
-                let Some(pm) = port.as_object_mut() else { continue };
+                let Some(pm) = port.as_object_mut() else {
+                    continue;
+                };
                 if !wants_node_ports {
                     pm.remove("nodePort");
                     continue;
@@ -841,8 +880,9 @@ impl Rest {
                         pending.ports.push((Instant::now(), n16));
                     }
                     None => {
-                        let p = alloc::free_port(&ports, rand::random())
-                            .ok_or_else(|| ApiError::Internal("the node port range is full".into()))?;
+                        let p = alloc::free_port(&ports, rand::random()).ok_or_else(|| {
+                            ApiError::Internal("the node port range is full".into())
+                        })?;
                         ports.insert(p);
                         pending.ports.push((Instant::now(), p));
                         pm.insert("nodePort".into(), Value::from(p));
@@ -864,7 +904,10 @@ impl Rest {
                 if except_uid.is_some() && objects::uid(&e.object) == except_uid {
                     continue;
                 }
-                if let Some(ip) = e.object["spec"]["clusterIP"].as_str().and_then(|s| s.parse().ok()) {
+                if let Some(ip) = e.object["spec"]["clusterIP"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                {
                     ips.insert(ip);
                 }
                 for p in e.object["spec"]["ports"].as_array().into_iter().flatten() {
@@ -900,7 +943,9 @@ impl Rest {
         }
         let precondition = objects::resource_version(&body)?;
         let output = self
-            .guaranteed_update(req, precondition, &manager, call.query.dry_run, |_old| Ok(body.clone()))
+            .guaranteed_update(req, precondition, &manager, call.query.dry_run, |_old| {
+                Ok(body.clone())
+            })
             .await?;
         Ok(Answer { output, warnings })
     }
@@ -957,7 +1002,8 @@ impl Rest {
         let mut new = if res.is_storage() {
             new
         } else {
-            let mut o = convert::to_storage(res, new).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let mut o =
+                convert::to_storage(res, new).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             objects::set_type(&mut o, storage);
             o
         };
@@ -1003,7 +1049,15 @@ impl Rest {
         {
             let old_meta = meta(old).clone();
             let m = meta_mut(&mut new);
-            for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
+            for key in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+                "name",
+            ] {
                 match old_meta.get(key) {
                     Some(v) => m.insert(key.into(), v.clone()),
                     None => m.remove(key),
@@ -1011,8 +1065,13 @@ impl Rest {
             }
             m.remove("selfLink");
         }
-        if storage.generation && !status_only && objects::spec_side(&new) != objects::spec_side(old) {
-            let generation = meta(old).get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+        if storage.generation && !status_only && objects::spec_side(&new) != objects::spec_side(old)
+        {
+            let generation = meta(old)
+                .get("generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
             meta_mut(&mut new).insert("generation".into(), Value::from(generation));
         }
         defaults::apply(storage, &mut new);
@@ -1034,7 +1093,10 @@ impl Rest {
                 object: self.present(res, new)?,
             });
         }
-        if objects::is_deleting(&new) && objects::finalizers(&new).is_empty() && !namespace_pending(storage, &new) {
+        if objects::is_deleting(&new)
+            && objects::finalizers(&new).is_empty()
+            && !namespace_pending(storage, &new)
+        {
             // The last finalizer is gone: the object goes now.
             match self.store.delete(&kv.key, Some(kv.mod_revision)).await {
                 Ok(_) => {
@@ -1043,7 +1105,9 @@ impl Rest {
                         object: self.present(res, new)?,
                     });
                 }
-                Err(StoreError::Conflict { .. } | StoreError::NotFound) => return Err(WriteError::Conflict),
+                Err(StoreError::Conflict { .. } | StoreError::NotFound) => {
+                    return Err(WriteError::Conflict);
+                }
                 Err(e) => return Err(store_error(e).into()),
             }
         }
@@ -1059,9 +1123,9 @@ impl Rest {
                     object: self.present(res, new)?,
                 })
             }
-            Err(StoreError::Conflict { current: None, .. } | StoreError::NotFound) => Err(
-                ApiError::not_found(res, objects::name(&new).unwrap_or("")).into(),
-            ),
+            Err(StoreError::Conflict { current: None, .. } | StoreError::NotFound) => {
+                Err(ApiError::not_found(res, objects::name(&new).unwrap_or("")).into())
+            }
             Err(StoreError::Conflict { .. }) => Err(WriteError::Conflict),
             Err(e) => Err(store_error(e).into()),
         }
@@ -1073,7 +1137,12 @@ impl Rest {
         let manager = self.manager(&call);
         let patch_doc = decode_value(&call.body, call.body_type)?;
         if call.body_type == BodyType::ApplyPatch {
-            if call.query.field_manager.as_deref().is_none_or(str::is_empty) {
+            if call
+                .query
+                .field_manager
+                .as_deref()
+                .is_none_or(str::is_empty)
+            {
                 return Err(ApiError::BadRequest(
                     "PATCH, application/apply-patch+yaml requires fieldManager to be set".into(),
                 ));
@@ -1107,7 +1176,11 @@ impl Rest {
         let mut warnings = Vec::new();
         let output = self
             .guaranteed_update(req, precondition, &manager, call.query.dry_run, |old| {
-                let target = if scale { scale_of(res, old) } else { old.clone() };
+                let target = if scale {
+                    scale_of(res, old)
+                } else {
+                    old.clone()
+                };
                 let patched = match body_type {
                     BodyType::JsonPatch => patch::json_patch(&target, &patch_doc),
                     BodyType::MergePatch => patch::merge_patch(&target, &patch_doc),
@@ -1271,7 +1344,11 @@ impl Rest {
         for _ in 0..RETRIES {
             let (kv, mut pod) = self.read(req).await?;
             if objects::is_deleting(&pod) {
-                return Err(ApiError::conflict_with(res, &name, "pod is being deleted, cannot be assigned to a host"));
+                return Err(ApiError::conflict_with(
+                    res,
+                    &name,
+                    "pod is being deleted, cannot be assigned to a host",
+                ));
             }
             if let Some(current) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
                 return Err(ApiError::conflict_with(
@@ -1285,7 +1362,11 @@ impl Rest {
             }
             set_condition(&mut pod, "PodScheduled", "True", &now);
             apply::track_update(res, None, &mut pod, &manager, &now);
-            match self.store.update(&kv.key, objects::encode(&pod)?, kv.mod_revision).await {
+            match self
+                .store
+                .update(&kv.key, objects::encode(&pod)?, kv.mod_revision)
+                .await
+            {
                 Ok(_) => {
                     return Ok(Output::Object {
                         code: http::StatusCode::CREATED,
@@ -1340,10 +1421,16 @@ impl Rest {
         let grace_option = query
             .grace_period_seconds
             .or_else(|| options["gracePeriodSeconds"].as_i64());
-        let propagation = match (query.propagation_policy, options["propagationPolicy"].as_str()) {
+        let propagation = match (
+            query.propagation_policy,
+            options["propagationPolicy"].as_str(),
+        ) {
             (Some(p), _) => Some(p),
             (None, Some(p)) => Some(crate::request::parse_propagation(p)?),
-            (None, None) => match query.orphan_dependents.or(options["orphanDependents"].as_bool()) {
+            (None, None) => match query
+                .orphan_dependents
+                .or(options["orphanDependents"].as_bool())
+            {
                 Some(true) => Some(Propagation::Orphan),
                 Some(false) => Some(Propagation::Background),
                 None => None,
@@ -1377,8 +1464,13 @@ impl Rest {
             }
             let is_pod = (storage.group, storage.kind) == ("", "Pod");
             let grace = if is_pod {
-                let bound = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
-                let finished = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+                let bound = obj["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty());
+                let finished = matches!(
+                    obj["status"]["phase"].as_str(),
+                    Some("Succeeded" | "Failed")
+                );
                 if !bound || finished {
                     0
                 } else {
@@ -1392,7 +1484,9 @@ impl Rest {
             };
             let mut finalizers = objects::finalizers(&obj);
             match propagation {
-                Some(Propagation::Foreground) if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
+                Some(Propagation::Foreground)
+                    if !finalizers.iter().any(|f| f == "foregroundDeletion") =>
+                {
                     finalizers.push("foregroundDeletion".into());
                 }
                 Some(Propagation::Orphan) if !finalizers.iter().any(|f| f == "orphan") => {
@@ -1401,7 +1495,9 @@ impl Rest {
                 _ => {}
             }
             let namespace_finalizers = (storage.group, storage.kind) == ("", "Namespace")
-                && obj["spec"]["finalizers"].as_array().is_some_and(|a| !a.is_empty());
+                && obj["spec"]["finalizers"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty());
             let already = objects::is_deleting(&obj);
             if grace > 0 || !finalizers.is_empty() || namespace_finalizers {
                 let now = self.clock.now();
@@ -1412,40 +1508,65 @@ impl Rest {
                     let at = now
                         .checked_add(jiff::SignedDuration::from_secs(grace))
                         .unwrap_or(now);
-                    m.insert("deletionTimestamp".into(), Value::from(objects::format_time(at)));
+                    m.insert(
+                        "deletionTimestamp".into(),
+                        Value::from(objects::format_time(at)),
+                    );
                     m.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
                 }
                 m.insert("finalizers".into(), json!(finalizers));
                 if namespace_finalizers
-                    && let Some(status) = obj.as_object_mut().map(|o| {
-                        o.entry("status").or_insert_with(|| json!({}))
-                    })
+                    && let Some(status) = obj
+                        .as_object_mut()
+                        .map(|o| o.entry("status").or_insert_with(|| json!({})))
                     && let Some(s) = status.as_object_mut()
                 {
                     s.insert("phase".into(), Value::from("Terminating"));
                 }
                 if dry_run {
-                    return Ok(Output::Object { code: http::StatusCode::OK, object: self.present(res, obj)? });
+                    return Ok(Output::Object {
+                        code: http::StatusCode::OK,
+                        object: self.present(res, obj)?,
+                    });
                 }
-                match self.store.update(&kv.key, objects::encode(&obj)?, kv.mod_revision).await {
+                match self
+                    .store
+                    .update(&kv.key, objects::encode(&obj)?, kv.mod_revision)
+                    .await
+                {
                     Ok(rev) => {
                         objects::set_resource_version(&mut obj, rev);
-                        return Ok(Output::Object { code: http::StatusCode::OK, object: self.present(res, obj)? });
+                        return Ok(Output::Object {
+                            code: http::StatusCode::OK,
+                            object: self.present(res, obj)?,
+                        });
                     }
                     Err(StoreError::Conflict { .. }) => continue,
                     Err(e) => return Err(store_error(e)),
                 }
             }
             if dry_run {
-                return Ok(Output::Object { code: http::StatusCode::OK, object: self.present(res, obj)? });
+                return Ok(Output::Object {
+                    code: http::StatusCode::OK,
+                    object: self.present(res, obj)?,
+                });
             }
             match self.store.delete(&kv.key, Some(kv.mod_revision)).await {
                 Ok((rev, _)) => {
                     objects::set_resource_version(&mut obj, rev);
-                    if matches!(storage.kind, "Pod" | "Service" | "Namespace") && storage.group.is_empty() {
-                        return Ok(Output::Object { code: http::StatusCode::OK, object: self.present(res, obj)? });
+                    if matches!(storage.kind, "Pod" | "Service" | "Namespace")
+                        && storage.group.is_empty()
+                    {
+                        return Ok(Output::Object {
+                            code: http::StatusCode::OK,
+                            object: self.present(res, obj)?,
+                        });
                     }
-                    return Ok(Output::Status(status::success(res, &name, objects::uid(&obj))));
+                    return Ok(Output::Status(status::success(
+                        res,
+                        &name,
+                        objects::uid(&obj),
+                    )));
                 }
                 Err(StoreError::Conflict { current: None, .. } | StoreError::NotFound) => {
                     return Err(ApiError::not_found(res, &name));
@@ -1552,7 +1673,9 @@ fn apply_error(res: &Resource, name: &str, e: apply::ApplyError) -> ApiError {
 /// Whether a deleting namespace still waits for its spec finalizers (the namespace controller).
 fn namespace_pending(res: &Resource, obj: &Value) -> bool {
     (res.group, res.kind) == ("", "Namespace")
-        && obj["spec"]["finalizers"].as_array().is_some_and(|a| !a.is_empty())
+        && obj["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
 }
 
 /// Turns a body into a JSON value (JSON or YAML).
@@ -1564,9 +1687,8 @@ pub fn decode_value(body: &[u8], body_type: BodyType) -> Result<Value, ApiError>
         Err(e) if !yaml => Err(ApiError::BadRequest(format!(
             "the object provided is unrecognized: couldn't decode the body as JSON: {e}"
         ))),
-        Err(_) => serde_yaml_ng::from_slice::<Value>(body).map_err(|e| {
-            ApiError::BadRequest(format!("error decoding YAML: {e}"))
-        }),
+        Err(_) => serde_yaml_ng::from_slice::<Value>(body)
+            .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}"))),
     }
 }
 
@@ -1593,7 +1715,9 @@ fn validate(res: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), ApiE
 /// On create, status is the server's: reset it for kinds with a status subresource (nodes keep
 /// theirs, as upstream), then set the first phase where upstream does.
 fn reset_status_on_create(res: &Resource, obj: &mut Value) {
-    let Some(map) = obj.as_object_mut() else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     match (res.group, res.kind) {
         ("", "Node") | ("storage.k8s.io", "VolumeAttachment") => {}
         ("", "Pod") => {
@@ -1617,8 +1741,12 @@ fn reset_status_on_create(res: &Resource, obj: &mut Value) {
 
 /// A Secret's `stringData` is write-only: each entry goes into `data`, base64-encoded.
 fn merge_string_data(obj: &mut Value) {
-    let Some(map) = obj.as_object_mut() else { return };
-    let Some(Value::Object(strings)) = map.remove("stringData") else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
     let data = map.entry("data").or_insert_with(|| json!({}));
     if !data.is_object() {
         *data = json!({});
@@ -1626,7 +1754,10 @@ fn merge_string_data(obj: &mut Value) {
     if let Some(data) = data.as_object_mut() {
         for (k, v) in strings {
             let text = v.as_str().unwrap_or_default();
-            data.insert(k, Value::from(base64::engine::general_purpose::STANDARD.encode(text)));
+            data.insert(
+                k,
+                Value::from(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
         }
     }
 }
@@ -1665,20 +1796,28 @@ fn qos_class(pod: &Value) -> &'static str {
 }
 
 fn set_condition(obj: &mut Value, kind: &str, status: &str, now: &str) {
-    let Some(map) = obj.as_object_mut() else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     let st = map.entry("status").or_insert_with(|| json!({}));
     let Some(st) = st.as_object_mut() else { return };
     let conditions = st.entry("conditions").or_insert_with(|| json!([]));
-    let Some(list) = conditions.as_array_mut() else { return };
+    let Some(list) = conditions.as_array_mut() else {
+        return;
+    };
     list.retain(|c| c["type"] != kind);
-    list.push(json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": now}));
+    list.push(
+        json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": now}),
+    );
 }
 
 /// The autoscaling/v1 Scale view of a scalable object.
 fn scale_of(res: &Resource, obj: &Value) -> Value {
     let m = meta(obj);
     let selector = match &obj["spec"]["selector"] {
-        Value::Object(sel) if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") => {
+        Value::Object(sel)
+            if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") =>
+        {
             selector_string(sel)
         }
         Value::Object(labels) => labels
@@ -1689,7 +1828,13 @@ fn scale_of(res: &Resource, obj: &Value) -> Value {
         _ => String::new(),
     };
     let mut metadata = Map::new();
-    for key in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for key in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = m.get(key) {
             metadata.insert(key.into(), v.clone());
         }
@@ -1715,9 +1860,19 @@ fn selector_string(sel: &Map<String, Value>) -> String {
         .flatten()
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
         .collect();
-    for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let key = e["key"].as_str().unwrap_or("");
-        let values: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         match e["operator"].as_str() {
             Some("In") => parts.push(format!("{key} in ({})", values.join(","))),
             Some("NotIn") => parts.push(format!("{key} notin ({})", values.join(","))),
@@ -1731,16 +1886,18 @@ fn selector_string(sel: &Map<String, Value>) -> String {
 
 /// Sets `spec.replicas` from a Scale.
 fn apply_scale(res: &Resource, old: &Value, scale: &Value) -> Result<Value, ApiError> {
-    let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| ApiError::Invalid {
-        group: "autoscaling".into(),
-        kind: "Scale".into(),
-        name: objects::name(old).unwrap_or("").into(),
-        causes: vec![Cause {
-            reason: "FieldValueRequired".into(),
-            message: "Required value".into(),
-            field: "spec.replicas".into(),
-        }],
-    })?;
+    let replicas = scale["spec"]["replicas"]
+        .as_i64()
+        .ok_or_else(|| ApiError::Invalid {
+            group: "autoscaling".into(),
+            kind: "Scale".into(),
+            name: objects::name(old).unwrap_or("").into(),
+            causes: vec![Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value".into(),
+                field: "spec.replicas".into(),
+            }],
+        })?;
     if replicas < 0 {
         return Err(ApiError::Invalid {
             group: "autoscaling".into(),
@@ -1773,7 +1930,8 @@ struct Filter {
 impl Filter {
     fn new(res: &'static Resource, q: &Query) -> Result<Self, ApiError> {
         let labels = match q.label_selector.as_deref() {
-            Some(s) => LabelSelector::parse(s).map_err(|e| ApiError::BadRequest(format!("unable to parse requirement: {e}")))?,
+            Some(s) => LabelSelector::parse(s)
+                .map_err(|e| ApiError::BadRequest(format!("unable to parse requirement: {e}")))?,
             None => LabelSelector::everything(),
         };
         let fields = match q.field_selector.as_deref() {
@@ -1783,7 +1941,10 @@ impl Filter {
         fields
             .check_supported(res)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let fields_given = q.field_selector.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let fields_given = q
+            .field_selector
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty());
         Ok(Filter {
             res,
             labels,
@@ -1804,9 +1965,16 @@ impl Filter {
 
 /// The watch event a change makes for a filtered watcher (upstream's cacheWatcher rules: moving into
 /// the selection is ADDED, out of it DELETED).
-fn watch_event(res: &'static Resource, filter: &Filter, change: &cache::Change) -> Option<WatchEvent> {
+fn watch_event(
+    res: &'static Resource,
+    filter: &Filter,
+    change: &cache::Change,
+) -> Option<WatchEvent> {
     let now = filter.matches(&change.entry.object);
-    let before = change.prev.as_ref().is_some_and(|p| filter.matches(&p.object));
+    let before = change
+        .prev
+        .as_ref()
+        .is_some_and(|p| filter.matches(&p.object));
     let kind = match change.kind {
         ChangeKind::Added if now => "ADDED",
         ChangeKind::Modified if now && before => "MODIFIED",
@@ -1851,52 +2019,46 @@ fn with_bookmarks(
         position: 0,
     };
     futures::stream::unfold(state, |mut state| async move {
-        loop {
-            let next = if state.allow {
-                match tokio::time::timeout(EVERY, state.events.next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        let revision = state.cache.revision().max(state.position);
-                        state.position = revision;
-                        return Some((
-                            WatchEvent::Bookmark {
-                                revision,
-                                initial_events_end: false,
-                            },
-                            state,
-                        ));
-                    }
+        let next = if state.allow {
+            match tokio::time::timeout(EVERY, state.events.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    let revision = state.cache.revision().max(state.position);
+                    state.position = revision;
+                    let bookmark = WatchEvent::Bookmark {
+                        revision,
+                        initial_events_end: false,
+                    };
+                    return Some((bookmark, state));
                 }
-            } else {
-                state.events.next().await
-            };
-            match next {
-                Some(event) => {
-                    if let WatchEvent::Object { object, .. } = &event
-                        && let Ok(Some(rv)) = objects::resource_version(object)
-                    {
-                        state.position = rv;
-                    }
-                    return Some((event, state));
-                }
-                None => return None,
             }
+        } else {
+            state.events.next().await
+        };
+        let event = next?;
+        if let WatchEvent::Object { object, .. } = &event
+            && let Ok(Some(rv)) = objects::resource_version(object)
+        {
+            state.position = rv;
         }
+        Some((event, state))
     })
 }
 
 fn parse_rv(rv: Option<&str>) -> Result<Option<i64>, ApiError> {
     rv.map(|s| {
-        s.parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::BadRequest(format!("resourceVersion: Invalid value: {s:?}: must be a number")))
+        s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "resourceVersion: Invalid value: {s:?}: must be a number"
+            ))
+        })
     })
     .transpose()
 }
 
 fn encode_continue(revision: Revision, start: &[u8]) -> String {
-    let token = json!({"v": "meta.k8s.io/v1", "rv": revision, "start": String::from_utf8_lossy(start)});
+    let token =
+        json!({"v": "meta.k8s.io/v1", "rv": revision, "start": String::from_utf8_lossy(start)});
     base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
 }
 
@@ -1943,7 +2105,10 @@ mod tests {
 
     #[test]
     fn qos_classes() {
-        assert_eq!(qos_class(&json!({"spec": {"containers": [{"name": "a"}]}})), "BestEffort");
+        assert_eq!(
+            qos_class(&json!({"spec": {"containers": [{"name": "a"}]}})),
+            "BestEffort"
+        );
         let g = json!({"spec": {"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}}]}});
         assert_eq!(qos_class(&g), "Guaranteed");
         let b = json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "1"}}}]}});
@@ -1965,7 +2130,10 @@ mod tests {
 
     #[test]
     fn bodies_decode_as_json_or_yaml() {
-        assert_eq!(decode_value(b"{\"a\":1}", BodyType::Json), Ok(json!({"a": 1})));
+        assert_eq!(
+            decode_value(b"{\"a\":1}", BodyType::Json),
+            Ok(json!({"a": 1}))
+        );
         assert_eq!(decode_value(b"a: 1\n", BodyType::Yaml), Ok(json!({"a": 1})));
         assert!(decode_value(b"a: 1\n", BodyType::Json).is_err());
         assert!(decode_value(b"{{{", BodyType::Yaml).is_err());

@@ -83,12 +83,19 @@ impl Handler {
     }
 
     /// Serves one request; never fails (errors become Status answers).
-    pub async fn serve(self: Arc<Self>, req: Request<Incoming>, client_cert: Option<Arc<Vec<u8>>>) -> Response<Body> {
+    pub async fn serve(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client_cert: Option<Arc<Vec<u8>>>,
+    ) -> Response<Body> {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let accept = header_str(&req, header::ACCEPT).map(str::to_string);
         let started = std::time::Instant::now();
-        let response = match self.route(req, client_cert.as_deref().map(Vec::as_slice)).await {
+        let response = match self
+            .route(req, client_cert.as_deref().map(Vec::as_slice))
+            .await
+        {
             Ok(response) => response,
             Err(e) => error_response(&e),
         };
@@ -96,7 +103,11 @@ impl Handler {
         response
     }
 
-    async fn route(&self, req: Request<Incoming>, client_cert: Option<&[u8]>) -> Result<Response<Body>, ApiError> {
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        client_cert: Option<&[u8]>,
+    ) -> Result<Response<Body>, ApiError> {
         let query = Query::parse(req.uri().query())?;
         let target = request::parse(req.method(), req.uri().path(), &query)?;
         let user = self
@@ -114,26 +125,48 @@ impl Handler {
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "not ready")
                 };
-                Ok(raw(code, "text/plain; charset=utf-8", Bytes::from_static(text.as_bytes())))
+                Ok(raw(
+                    code,
+                    "text/plain; charset=utf-8",
+                    Bytes::from_static(text.as_bytes()),
+                ))
             }
             Target::Version => json_response(StatusCode::OK, &discovery::version()),
-            Target::CoreVersions => {
-                match negotiate::choose(accept, false, true)? {
-                    Format::Discovery => encoded(StatusCode::OK, Format::Discovery, &discovery::aggregated(true)),
-                    f => encoded(StatusCode::OK, f, &discovery::core_versions(&self.server_address)),
-                }
-            }
+            Target::CoreVersions => match negotiate::choose(accept, false, true)? {
+                Format::Discovery => encoded(
+                    StatusCode::OK,
+                    Format::Discovery,
+                    &discovery::aggregated(true),
+                ),
+                f => encoded(
+                    StatusCode::OK,
+                    f,
+                    &discovery::core_versions(&self.server_address),
+                ),
+            },
             Target::Groups => match negotiate::choose(accept, false, true)? {
-                Format::Discovery => encoded(StatusCode::OK, Format::Discovery, &discovery::aggregated(false)),
+                Format::Discovery => encoded(
+                    StatusCode::OK,
+                    Format::Discovery,
+                    &discovery::aggregated(false),
+                ),
                 f => encoded(StatusCode::OK, f, &discovery::group_list()),
             },
             Target::Group(g) => {
                 let doc = discovery::group(&g).ok_or(ApiError::NoSuchPath)?;
-                encoded(StatusCode::OK, negotiate::choose(accept, false, false)?, &doc)
+                encoded(
+                    StatusCode::OK,
+                    negotiate::choose(accept, false, false)?,
+                    &doc,
+                )
             }
             Target::ResourceList { group, version } => {
                 let doc = discovery::resource_list(&group, &version).ok_or(ApiError::NoSuchPath)?;
-                encoded(StatusCode::OK, negotiate::choose(accept, false, false)?, &doc)
+                encoded(
+                    StatusCode::OK,
+                    negotiate::choose(accept, false, false)?,
+                    &doc,
+                )
             }
             Target::OpenApiV2 => {
                 negotiate::choose(accept, false, false)?;
@@ -164,7 +197,10 @@ impl Handler {
                 let tableable = matches!(rreq.verb, Verb::Get | Verb::List | Verb::Watch)
                     && rreq.subresource.is_none();
                 let format = negotiate::choose(accept, tableable, false)?;
-                let body_type = if matches!(req.method(), &Method::POST | &Method::PUT | &Method::PATCH | &Method::DELETE) {
+                let body_type = if matches!(
+                    req.method(),
+                    &Method::POST | &Method::PUT | &Method::PATCH | &Method::DELETE
+                ) {
                     negotiate::body_type(header_str(&req, header::CONTENT_TYPE))?
                 } else {
                     negotiate::BodyType::Json
@@ -187,20 +223,39 @@ impl Handler {
         }
     }
 
-    fn encode_answer(&self, res: &'static Resource, format: Format, query: &Query, answer: Answer) -> Result<Response<Body>, ApiError> {
+    fn encode_answer(
+        &self,
+        res: &'static Resource,
+        format: Format,
+        query: &Query,
+        answer: Answer,
+    ) -> Result<Response<Body>, ApiError> {
         let Answer { output, warnings } = answer;
         let mut response = match output {
             Output::Object { code, object } => match format {
-                Format::Table => encoded(code, Format::Table, &self.table(res, std::slice::from_ref(&object), None, query, true))?,
+                Format::Table => encoded(
+                    code,
+                    Format::Table,
+                    &self.table(res, std::slice::from_ref(&object), None, query, true),
+                )?,
                 f => encoded(code, f, &object)?,
             },
             Output::Status(status) => json_response(StatusCode::OK, &status)?,
             Output::List(list) => match format {
                 Format::Table => {
-                    let objects: Vec<Value> = list.items.iter().map(|i| i.value().clone()).collect();
-                    encoded(StatusCode::OK, Format::Table, &self.table(res, &objects, Some(&list), query, true))?
+                    let objects: Vec<Value> =
+                        list.items.iter().map(|i| i.value().clone()).collect();
+                    encoded(
+                        StatusCode::OK,
+                        Format::Table,
+                        &self.table(res, &objects, Some(&list), query, true),
+                    )?
                 }
-                Format::Json => raw(StatusCode::OK, negotiate::content_type(Format::Json), list_json(res, &list)),
+                Format::Json => raw(
+                    StatusCode::OK,
+                    negotiate::content_type(Format::Json),
+                    list_json(res, &list),
+                ),
                 f => {
                     let items: Vec<Value> = list.items.iter().map(|i| i.value().clone()).collect();
                     encoded(StatusCode::OK, f, &list_value(res, &list, items))?
@@ -217,7 +272,14 @@ impl Handler {
         Ok(response)
     }
 
-    fn table(&self, res: &Resource, objects: &[Value], list: Option<&ListBody>, query: &Query, columns: bool) -> Value {
+    fn table(
+        &self,
+        res: &Resource,
+        objects: &[Value],
+        list: Option<&ListBody>,
+        query: &Query,
+        columns: bool,
+    ) -> Value {
         let now = self.rest.clock.now().as_second();
         let include = query.include_object.as_deref().unwrap_or("Metadata");
         let rows: Vec<Value> = objects
@@ -242,7 +304,10 @@ impl Handler {
         let mut metadata = serde_json::Map::new();
         match list {
             Some(list) => {
-                metadata.insert("resourceVersion".into(), Value::from(list.revision.to_string()));
+                metadata.insert(
+                    "resourceVersion".into(),
+                    Value::from(list.revision.to_string()),
+                );
                 if let Some(c) = &list.continue_token {
                     metadata.insert("continue".into(), Value::from(c.clone()));
                 }
@@ -251,7 +316,10 @@ impl Handler {
                 }
             }
             None => {
-                if let Some(rv) = objects.first().and_then(|o| o["metadata"]["resourceVersion"].as_str()) {
+                if let Some(rv) = objects
+                    .first()
+                    .and_then(|o| o["metadata"]["resourceVersion"].as_str())
+                {
                     metadata.insert("resourceVersion".into(), Value::from(rv));
                 }
             }
@@ -263,7 +331,10 @@ impl Handler {
             "rows": rows,
         });
         if columns && let Some(map) = t.as_object_mut() {
-            map.insert("columnDefinitions".into(), Value::from(table::column_definitions(res)));
+            map.insert(
+                "columnDefinitions".into(),
+                Value::from(table::column_definitions(res)),
+            );
         }
         t
     }
@@ -323,7 +394,9 @@ impl Handler {
             Format::Table => negotiate::content_type(Format::Table),
             _ => "application/json",
         };
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
         response
     }
 }
@@ -341,7 +414,9 @@ impl TableMaker {
         let object = match include {
             "None" => None,
             "Object" => Some(obj.clone()),
-            _ => Some(json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})),
+            _ => Some(
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))}),
+            ),
         };
         if let (Some(o), Some(m)) = (object, row.as_object_mut()) {
             m.insert("object".into(), o);
@@ -353,7 +428,10 @@ impl TableMaker {
             "rows": [row],
         });
         if columns && let Some(m) = t.as_object_mut() {
-            m.insert("columnDefinitions".into(), Value::from(table::column_definitions(res)));
+            m.insert(
+                "columnDefinitions".into(),
+                Value::from(table::column_definitions(res)),
+            );
         }
         t
     }
@@ -409,10 +487,15 @@ fn list_json(res: &Resource, list: &ListBody) -> Bytes {
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::TooLarge(format!(
-            "limit is {MAX_BODY} bytes"
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::TooLarge(format!("limit is {MAX_BODY} bytes")))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "reading the request body: {e}"
         ))),
-        Err(e) => Err(ApiError::BadRequest(format!("reading the request body: {e}"))),
     }
 }
 
@@ -481,14 +564,15 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
             let client_cert = tls
                 .get_ref()
                 .1
@@ -507,7 +591,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still running after the drain time; closing them");
     }
 }
@@ -515,23 +602,32 @@ pub async fn serve(
 /// The rustls configuration: the serving certificate, client certificates verified against the
 /// cluster CA when offered (not required: tokens and anonymous requests come without one),
 /// HTTP/2 and HTTP/1.1 by ALPN.
-pub fn tls_config(serving_cert_pem: &str, serving_key_pem: &str, ca_pem: &str) -> Result<rustls::ServerConfig, TlsError> {
+pub fn tls_config(
+    serving_cert_pem: &str,
+    serving_key_pem: &str,
+    ca_pem: &str,
+) -> Result<rustls::ServerConfig, TlsError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(serving_cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|_| TlsError::Pem("serving certificate"))?;
-    let key = PrivateKeyDer::from_pem_slice(serving_key_pem.as_bytes()).map_err(|_| TlsError::Pem("serving key"))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(serving_cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|_| TlsError::Pem("serving certificate"))?;
+    let key = PrivateKeyDer::from_pem_slice(serving_key_pem.as_bytes())
+        .map_err(|_| TlsError::Pem("serving key"))?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         let ca = ca.map_err(|_| TlsError::Pem("CA certificate"))?;
         roots.add(ca).map_err(TlsError::Rustls)?;
     }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| TlsError::Verifier(e.to_string()))?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Rustls)?

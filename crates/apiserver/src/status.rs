@@ -154,9 +154,7 @@ impl ApiError {
 
     /// The 410 of a resourceVersion older than what is kept.
     pub fn too_old(requested: i64, oldest: i64) -> Self {
-        ApiError::Expired(format!(
-            "too old resource version: {requested} ({oldest})"
-        ))
+        ApiError::Expired(format!("too old resource version: {requested} ({oldest})"))
     }
 
     pub fn code(&self) -> StatusCode {
@@ -344,7 +342,10 @@ mod tests {
             e.to_string(),
             r#"Pod "p" is invalid: [spec.containers: Required value, metadata.name: Invalid value: "A": bad]"#
         );
-        assert_eq!(e.to_status()["details"]["causes"][0]["field"], "spec.containers");
+        assert_eq!(
+            e.to_status()["details"]["causes"][0]["field"],
+            "spec.containers"
+        );
         assert_eq!(e.code().as_u16(), 422);
     }
 }

@@ -63,6 +63,8 @@ async fn open_store(server: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
+    // Installed first, so a SIGTERM during start-up still ends in a clean stop.
+    let shutdown = ShutdownSignal::install()?;
     let store = open_store(&server).await?;
     let revision = store.current_revision().await?;
     tracing::info!(data_dir = %server.data_dir.display(), revision, "store open");
@@ -75,7 +77,7 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
     if server.run_agent {
         tracing::info!("no node agent yet: this server runs the control plane only");
     }
-    shutdown_signal().await?;
+    shutdown.wait().await;
     tracing::info!("shutting down");
     api.stop().await;
     compactor.abort();
@@ -84,14 +86,26 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from the moment it is installed.
+struct ShutdownSignal {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignal {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    /// Resolves on the first of them.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }

@@ -1,11 +1,14 @@
-//! The binary as a user runs it: bad flags exit 64, and `oxkube server` opens either store backend
-//! and exits cleanly on SIGTERM.
+//! The binary as a user runs it: bad flags exit 64, and `oxkube server` opens either store backend,
+//! serves the API, writes its kubeconfig and node token, and exits cleanly on SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use oxkube_store::etcd::local::LocalEtcd;
+
+/// A free loopback port, so tests never collide with a server on 6443.
+const LOOPBACK: [&str; 4] = ["--bind-address", "127.0.0.1", "--secure-port", "0"];
 
 fn oxkube() -> Command {
     Command::new(env!("CARGO_BIN_EXE_oxkube"))
@@ -62,17 +65,22 @@ fn server_opens_the_embedded_store_and_stops_on_sigterm() {
     let child = oxkube()
         .args(["server", "--data-dir"])
         .arg(dir.path())
+        .args(LOOPBACK)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start server");
     assert_eq!(
-        run_until_logged_then_terminate(child, "store open"),
+        run_until_logged_then_terminate(child, "API server ready"),
         Some(0)
     );
     assert!(
         dir.path().join("db/oxkube-store").exists(),
         "store created under DIR/db"
     );
+    assert!(dir.path().join("kubeconfig").exists());
+    let token = std::fs::metadata(dir.path().join("node-token")).expect("node-token");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(token.permissions().mode() & 0o777, 0o600);
 }
 
 #[tokio::test]
@@ -85,13 +93,15 @@ async fn server_uses_etcd_when_given_an_endpoint() {
         .args(["server", "--data-dir"])
         .arg(dir.path().join("server"))
         .args(["--datastore-endpoint", etcd.endpoint()])
+        .args(LOOPBACK)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start server");
-    let code =
-        tokio::task::spawn_blocking(move || run_until_logged_then_terminate(child, "store open"))
-            .await
-            .expect("join");
+    let code = tokio::task::spawn_blocking(move || {
+        run_until_logged_then_terminate(child, "API server ready")
+    })
+    .await
+    .expect("join");
     assert_eq!(code, Some(0));
     assert!(
         !dir.path().join("server/db").exists(),
