@@ -43,7 +43,15 @@ pub struct Handler {
     pub server_address: String,
     pub shutdown: watch::Receiver<bool>,
     openapi_hashes: Vec<(String, String)>,
+    /// Requests served at once, beyond which clients get 429 (upstream's max-requests-inflight and
+    /// max-mutating-requests-inflight; watches are long-running and not counted).
+    reads: tokio::sync::Semaphore,
+    writes: tokio::sync::Semaphore,
 }
+
+/// Upstream's defaults for the two in-flight limits.
+const MAX_READS_IN_FLIGHT: usize = 400;
+const MAX_WRITES_IN_FLIGHT: usize = 200;
 
 impl Handler {
     pub fn new(
@@ -79,6 +87,8 @@ impl Handler {
             server_address,
             shutdown,
             openapi_hashes,
+            reads: tokio::sync::Semaphore::new(MAX_READS_IN_FLIGHT),
+            writes: tokio::sync::Semaphore::new(MAX_WRITES_IN_FLIGHT),
         }
     }
 
@@ -194,6 +204,20 @@ impl Handler {
                 Ok(response)
             }
             Target::Resource(rreq) => {
+                let limit = match rreq.verb {
+                    Verb::Watch => None,
+                    Verb::Get | Verb::List => Some(&self.reads),
+                    _ => Some(&self.writes),
+                };
+                let _permit = match limit.map(tokio::sync::Semaphore::try_acquire) {
+                    Some(Err(_)) => {
+                        return Err(ApiError::TooManyRequests(
+                            "Too many requests, please try again later.".into(),
+                        ));
+                    }
+                    Some(Ok(permit)) => Some(permit),
+                    None => None,
+                };
                 let tableable = matches!(rreq.verb, Verb::Get | Verb::List | Verb::Watch)
                     && rreq.subresource.is_none();
                 let format = negotiate::choose(accept, tableable, false)?;
@@ -530,7 +554,13 @@ fn encoded(code: StatusCode, format: Format, value: &Value) -> Result<Response<B
 
 fn error_response(e: &ApiError) -> Response<Body> {
     let body = serde_json::to_vec(&e.to_status()).unwrap_or_default();
-    raw(e.code(), "application/json", Bytes::from(body))
+    let mut response = raw(e.code(), "application/json", Bytes::from(body));
+    if matches!(e, ApiError::TooManyRequests(_)) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// Serves HTTPS on `listener` until `shutdown` turns true, then stops accepting, lets requests in
