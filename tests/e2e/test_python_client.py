@@ -1,6 +1,7 @@
 """The official Python client (`kubernetes` on PyPI) against `oxkube server`: paging, watch from a
 resourceVersion, optimistic concurrency, and 410 Gone after compaction."""
 
+import json
 import time
 
 import pytest
@@ -81,3 +82,17 @@ def test_a_watch_from_before_compaction_is_410_gone():
         assert e.value.status == 410
     finally:
         assert server.stop() == 0, server.read_log()
+
+
+def test_watch_list_sends_initial_events_then_the_end_bookmark(core, namespace):
+    """client-go's WatchList (kubectl wait / rollout status) relies on this stream shape."""
+    for name in ["a", "b"]:
+        core.create_namespaced_config_map(namespace, configmap(name))
+    resp = core.list_namespaced_config_map(
+        namespace, watch=True, send_initial_events=True, resource_version_match="NotOlderThan",
+        allow_watch_bookmarks=True, timeout_seconds=2, _preload_content=False)
+    events = [json.loads(line) for line in resp.read().decode().splitlines() if line.strip()]
+    kinds = [(e["type"], e["object"]["metadata"].get("name")) for e in events]
+    assert kinds[:2] == [("ADDED", "a"), ("ADDED", "b")], kinds
+    assert kinds[2][0] == "BOOKMARK"
+    assert events[2]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"] == "true"
