@@ -638,6 +638,7 @@ impl Rest {
                 "the name of the object ({name}) does not match the name on the URL ({url_name})"
             )));
         }
+        let mut generate_name = None;
         if objects::name(&obj).is_none() {
             let generate = objects::str_field(meta(&obj), "generateName")
                 .unwrap_or("")
@@ -656,6 +657,7 @@ impl Rest {
             }
             let name = format!("{generate}{}", random_suffix());
             meta_mut(&mut obj).insert("name".into(), Value::from(name));
+            generate_name = Some(generate);
         }
         self.check_namespace(res, url_ns).await?;
         let storage = registry::storage_of(res);
@@ -698,15 +700,29 @@ impl Rest {
         if dry_run {
             return self.present(res, obj);
         }
-        let key = storage.key(url_ns, &name);
-        let revision = match self
-            .store
-            .create(key.as_bytes(), objects::encode(&obj)?)
-            .await
-        {
-            Ok(rev) => rev,
-            Err(StoreError::AlreadyExists) => return Err(ApiError::already_exists(res, &name)),
-            Err(e) => return Err(store_error(e)),
+        let mut name = name;
+        let mut tries = 0;
+        let revision = loop {
+            let key = storage.key(url_ns, &name);
+            match self
+                .store
+                .create(key.as_bytes(), objects::encode(&obj)?)
+                .await
+            {
+                Ok(rev) => break rev,
+                // A generated name that is taken is generated again (upstream retries too).
+                Err(StoreError::AlreadyExists) if generate_name.is_some() && tries < 7 => {
+                    tries += 1;
+                    name = format!(
+                        "{}{}",
+                        generate_name.as_deref().unwrap_or(""),
+                        random_suffix()
+                    );
+                    meta_mut(&mut obj).insert("name".into(), Value::from(name.clone()));
+                }
+                Err(StoreError::AlreadyExists) => return Err(ApiError::already_exists(res, &name)),
+                Err(e) => return Err(store_error(e)),
+            }
         };
         objects::set_resource_version(&mut obj, revision);
         self.present(res, obj)
