@@ -96,14 +96,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "kind": r.kind,
             "verbs": VERBS,
         });
-        if let Some(map) = entry.as_object_mut() {
-            if !r.short_names.is_empty() {
-                map.insert("shortNames".into(), json!(r.short_names));
-            }
-            if !r.categories.is_empty() {
-                map.insert("categories".into(), json!(r.categories));
-            }
-        }
+        add_names(&mut entry, r);
         resources.push(entry);
         for sub in r.subresources {
             let mut entry = json!({
@@ -132,6 +125,18 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
+/// Short names and categories, each only when the resource has some (as upstream omits them).
+fn add_names(entry: &mut Value, r: &Resource) {
+    if let Some(map) = entry.as_object_mut() {
+        if !r.short_names.is_empty() {
+            map.insert("shortNames".into(), json!(r.short_names));
+        }
+        if !r.categories.is_empty() {
+            map.insert("categories".into(), json!(r.categories));
+        }
+    }
+}
+
 fn aggregated_resource(r: &Resource) -> Value {
     let subresources: Vec<Value> = r
         .subresources
@@ -152,16 +157,11 @@ fn aggregated_resource(r: &Resource) -> Value {
         "singularResource": r.singular,
         "verbs": VERBS,
     });
-    if let Some(map) = entry.as_object_mut() {
-        if !r.short_names.is_empty() {
-            map.insert("shortNames".into(), json!(r.short_names));
-        }
-        if !r.categories.is_empty() {
-            map.insert("categories".into(), json!(r.categories));
-        }
-        if !subresources.is_empty() {
-            map.insert("subresources".into(), Value::from(subresources));
-        }
+    add_names(&mut entry, r);
+    if !subresources.is_empty()
+        && let Some(map) = entry.as_object_mut()
+    {
+        map.insert("subresources".into(), Value::from(subresources));
     }
     entry
 }

@@ -510,12 +510,7 @@ impl Rest {
             )));
         }
         objects::set_type(&mut obj, res);
-        (res.check)(&obj).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "{} in version {:?} cannot be handled as a {}: {e}",
-                res.kind, res.version, res.kind
-            ))
-        })?;
+        check_shape(res, &obj).map_err(ApiError::BadRequest)?;
         self.check_fields(call, res, &obj, warnings)?;
         Ok(obj)
     }
@@ -1207,12 +1202,7 @@ impl Rest {
                 if scale {
                     return apply_scale(res, old, &patched);
                 }
-                (res.check)(&patched).map_err(|e| {
-                    ApiError::Unprocessable(format!(
-                        "{} in version {:?} cannot be handled as a {}: {e}",
-                        res.kind, res.version, res.kind
-                    ))
-                })?;
+                check_shape(res, &patched).map_err(ApiError::Unprocessable)?;
                 if validation_mode != FieldValidation::Ignore {
                     let unknown = fields::unknown_fields(res, &patched);
                     if validation_mode == FieldValidation::Strict && !unknown.is_empty() {
@@ -1251,12 +1241,7 @@ impl Rest {
         let mut warnings = Vec::new();
         let mut applied = applied;
         objects::set_type(&mut applied, res);
-        (res.check)(&applied).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "{} in version {:?} cannot be handled as a {}: {e}",
-                res.kind, res.version, res.kind
-            ))
-        })?;
+        check_shape(res, &applied).map_err(ApiError::BadRequest)?;
         self.check_fields(call, res, &applied, &mut warnings)?;
         let force = call.query.force;
         let now = self.now();
@@ -1753,6 +1738,16 @@ fn reset_status_on_create(res: &Resource, obj: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// Decodes the object as its typed form: a body of the wrong shape is refused with upstream's words.
+fn check_shape(res: &Resource, obj: &Value) -> Result<(), String> {
+    (res.check)(obj).map_err(|e| {
+        format!(
+            "{} in version {:?} cannot be handled as a {}: {e}",
+            res.kind, res.version, res.kind
+        )
+    })
 }
 
 /// A Secret's `stringData` is write-only: each entry goes into `data`, base64-encoded.

@@ -230,11 +230,7 @@ impl ApiError {
                 resource,
                 name,
                 ..
-            } => Some(json!({
-                "name": name,
-                "group": group,
-                "kind": resource.split('.').next().unwrap_or(resource),
-            })),
+            } => Some(details(group, resource, name, &[])),
             ApiError::NoSuchPath => Some(json!({})),
             ApiError::ApplyConflict {
                 group,
@@ -242,31 +238,13 @@ impl ApiError {
                 name,
                 causes,
                 ..
-            } => Some(json!({
-                "name": name,
-                "group": group,
-                "kind": resource.split('.').next().unwrap_or(resource),
-                "causes": causes.iter().map(|c| json!({
-                    "reason": c.reason,
-                    "message": c.message,
-                    "field": c.field,
-                })).collect::<Vec<_>>(),
-            })),
+            } => Some(details(group, resource, name, causes)),
             ApiError::Invalid {
                 group,
                 kind,
                 name,
                 causes,
-            } => Some(json!({
-                "name": name,
-                "group": group,
-                "kind": kind,
-                "causes": causes.iter().map(|c| json!({
-                    "reason": c.reason,
-                    "message": c.message,
-                    "field": c.field,
-                })).collect::<Vec<_>>(),
-            })),
+            } => Some(details(group, kind, name, causes)),
             _ => None,
         };
         if let (Some(details), Some(map)) = (details, status.as_object_mut()) {
@@ -278,6 +256,26 @@ impl ApiError {
         }
         status
     }
+}
+
+/// A Status's `details`: the object named, and its causes when there are any. `kind` is the
+/// resource (or kind) without its group.
+fn details(group: &str, kind: &str, name: &str, causes: &[Cause]) -> Value {
+    let mut details = json!({
+        "name": name,
+        "group": group,
+        "kind": kind.split('.').next().unwrap_or(kind),
+    });
+    if !causes.is_empty()
+        && let Some(map) = details.as_object_mut()
+    {
+        let causes: Vec<Value> = causes
+            .iter()
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .collect();
+        map.insert("causes".into(), Value::from(causes));
+    }
+    details
 }
 
 /// The `Status` of a successful delete of an object that is gone.
