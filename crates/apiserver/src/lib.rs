@@ -128,6 +128,7 @@ impl ApiServer {
             authn,
             Box::new(AuthenticatedMayAll),
             server_address,
+            creds.ca_pem.clone(),
             shutdown_rx.clone(),
         ));
         handler.ready.store(true, Ordering::Relaxed);

@@ -12,6 +12,8 @@ use crate::status::ApiError;
 pub enum Target {
     Health(Health),
     Version,
+    /// `/cacerts`: the cluster CA, for joining nodes to check against the hash in their token.
+    CaCerts,
     /// `/api`: the core group's versions.
     CoreVersions,
     /// `/apis`: every other group.
@@ -108,6 +110,7 @@ pub fn parse(method: &Method, path: &str, query: &Query) -> Result<Target, ApiEr
         ["livez", ..] => read_only(Target::Health(Health::Livez)),
         ["readyz", ..] => read_only(Target::Health(Health::Readyz)),
         ["version"] => read_only(Target::Version),
+        ["cacerts"] => read_only(Target::CaCerts),
         ["api"] => read_only(Target::CoreVersions),
         ["apis"] => read_only(Target::Groups),
         ["openapi", "v2"] => read_only(Target::OpenApiV2),

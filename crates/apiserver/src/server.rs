@@ -41,6 +41,8 @@ pub struct Handler {
     pub ready: AtomicBool,
     /// `host:port` clients reach the server at.
     pub server_address: String,
+    /// The cluster CA certificate (PEM), served at `/cacerts`.
+    pub ca_pem: String,
     pub shutdown: watch::Receiver<bool>,
     openapi_hashes: Vec<(String, String)>,
     /// Requests served at once, beyond which clients get 429 (upstream's max-requests-inflight and
@@ -59,6 +61,7 @@ impl Handler {
         authn: Authenticator,
         authz: Box<dyn Authorizer>,
         server_address: String,
+        ca_pem: String,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let openapi_hashes = registry::groups()
@@ -85,6 +88,7 @@ impl Handler {
             authz,
             ready: AtomicBool::new(false),
             server_address,
+            ca_pem,
             shutdown,
             openapi_hashes,
             reads: tokio::sync::Semaphore::new(MAX_READS_IN_FLIGHT),
@@ -142,6 +146,11 @@ impl Handler {
                 ))
             }
             Target::Version => json_response(StatusCode::OK, &discovery::version()),
+            Target::CaCerts => Ok(raw(
+                StatusCode::OK,
+                "application/x-pem-file",
+                Bytes::from(self.ca_pem.clone()),
+            )),
             Target::CoreVersions => match negotiate::choose(accept, false, true)? {
                 Format::Discovery => encoded(
                     StatusCode::OK,
