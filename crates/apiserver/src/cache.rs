@@ -294,6 +294,11 @@ impl Cache {
         }
     }
 
+    /// One object as cached.
+    pub fn get(&self, key: &[u8]) -> Option<Arc<Entry>> {
+        self.state.read().objects.get(key).cloned()
+    }
+
     /// Every change after `after`, as they come. A start older than the kept window, or a relist
     /// that overtakes the watch, ends it with 410 Expired.
     pub fn changes(

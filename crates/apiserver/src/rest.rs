@@ -563,14 +563,22 @@ impl Rest {
         };
         let namespaces = registry::find("", "v1", "namespaces")
             .ok_or_else(|| ApiError::Internal("namespaces not served".into()))?;
-        let (kv, _) = self
-            .store
-            .get(namespaces.key(None, ns).as_bytes(), None)
-            .await
-            .map_err(store_error)?;
-        let kv = kv.ok_or_else(|| ApiError::not_found(namespaces, ns))?;
-        let obj = objects::decode(&kv)?;
-        if objects::is_deleting(&obj) {
+        let key = namespaces.key(None, ns);
+        // The cache answers for namespaces it has seen (upstream's admission reads an informer
+        // too); one it has not seen yet may have just been made, so the store decides.
+        let deleting = match self.cache(namespaces)?.get(key.as_bytes()) {
+            Some(entry) => objects::is_deleting(&entry.object),
+            None => {
+                let (kv, _) = self
+                    .store
+                    .get(key.as_bytes(), None)
+                    .await
+                    .map_err(store_error)?;
+                let kv = kv.ok_or_else(|| ApiError::not_found(namespaces, ns))?;
+                objects::is_deleting(&objects::decode(&kv)?)
+            }
+        };
+        if deleting {
             return Err(ApiError::Forbidden {
                 message: format!(
                     "{} {:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
