@@ -54,6 +54,42 @@ SCALARS = {
     "double": "Double",
 }
 
+# Go writes every non-pointer field, so a zero on the wire can mean "unset". Optional strings are
+# dropped when empty (upstream's `omitempty`), except these `*string` fields where "" is a value.
+POINTER_STRINGS = {("api.core.v1", "PersistentVolumeClaimSpec", "storageClassName")}
+
+# Optional int and bool fields are kept even when zero (most are pointers, where zero is a value),
+# except these non-pointer `omitempty` fields Go writes in every object kubectl builds, and the
+# counters of `*Status` messages.
+GO_VALUE_SCALARS = {
+    ("apimachinery.pkg.apis.meta.v1", "ObjectMeta", "generation"),
+    ("api.core.v1", "Container", "stdin"),
+    ("api.core.v1", "Container", "stdinOnce"),
+    ("api.core.v1", "Container", "tty"),
+    ("api.core.v1", "EphemeralContainerCommon", "stdin"),
+    ("api.core.v1", "EphemeralContainerCommon", "stdinOnce"),
+    ("api.core.v1", "EphemeralContainerCommon", "tty"),
+    ("api.core.v1", "PodSpec", "hostNetwork"),
+    ("api.core.v1", "PodSpec", "hostPID"),
+    ("api.core.v1", "PodSpec", "hostIPC"),
+    ("api.core.v1", "VolumeMount", "readOnly"),
+    ("api.core.v1", "ContainerPort", "hostPort"),
+    ("api.core.v1", "Probe", "initialDelaySeconds"),
+    ("api.core.v1", "Probe", "timeoutSeconds"),
+    ("api.core.v1", "Probe", "periodSeconds"),
+    ("api.core.v1", "Probe", "successThreshold"),
+    ("api.core.v1", "Probe", "failureThreshold"),
+    ("api.core.v1", "ServicePort", "nodePort"),
+    ("api.core.v1", "ServiceSpec", "publishNotReadyAddresses"),
+    ("api.core.v1", "ServiceSpec", "healthCheckNodePort"),
+    ("api.core.v1", "ReplicationControllerSpec", "minReadySeconds"),
+    ("api.apps.v1", "DeploymentSpec", "minReadySeconds"),
+    ("api.apps.v1", "DeploymentSpec", "paused"),
+    ("api.apps.v1", "ReplicaSetSpec", "minReadySeconds"),
+    ("api.apps.v1", "StatefulSetSpec", "minReadySeconds"),
+    ("api.apps.v1", "DaemonSetSpec", "minReadySeconds"),
+}
+
 # Bodies that are not rows of registry::RESOURCES: (apiVersion, kind, k8s-pb module, message).
 # `*` accepts any apiVersion: clients send DeleteOptions under the version of the resource.
 EXTRA_KINDS = [
@@ -248,6 +284,15 @@ def main():
                 gaps.append(f"{module}.{name}.{fname} (tag {tag}): not in Kubernetes 1.37, skipped")
                 continue
             required = props.get(norm(fname), (None, False))[1]
+            if kind == "string":
+                omit = not required and (module, name, json) not in POINTER_STRINGS
+            elif kind in ("bool", "int32", "int64") and "repeated" not in attr:
+                omit = not required and (
+                    name.endswith("Status") or (module, name, json) in GO_VALUE_SCALARS
+                )
+            else:
+                omit = False
+            omit = "true" if omit else "false"
             if json == "":
                 shape, t = "Shape::Inline", ty_of(module, kind, ty)
             elif kind.startswith("btree_map"):
@@ -256,7 +301,6 @@ def main():
             else:
                 shape = "Shape::List" if "repeated" in attr else "Shape::Single"
                 t = ty_of(module, kind, ty)
-            omit = "false" if required else "true"
             out.append(f'        Field::new({tag}, "{json}", {t}, {shape}, {omit}),')
         out.append("        ],\n    },")
         own = oa.get((module, name.lower())) or {}

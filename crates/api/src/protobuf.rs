@@ -99,7 +99,8 @@ pub(crate) struct Field {
     json: &'static str,
     ty: Ty,
     shape: Shape,
-    /// Whether an empty string means absent (the field is optional; Go always writes it).
+    /// Whether a zero value (`""`, `0`, `false`) means absent: the field is optional and Go
+    /// writes it even when unset (not a pointer).
     omit_empty: bool,
 }
 
@@ -255,7 +256,6 @@ fn envelope(body: &[u8], depth: usize) -> Result<Value, ProtoError> {
             })?,
             2 => raw = bytes(tag, wire)?,
             3 => encoding = string(bytes(tag, wire)?),
-            4 => drop(bytes(tag, wire)?),
             _ => {}
         }
         Ok(())
@@ -296,7 +296,7 @@ fn message(
         };
         match field.shape {
             Shape::Single => match value(tag, wire, field.ty, depth)? {
-                Some(Value::String(s)) if s.is_empty() && field.omit_empty => {
+                Some(v) if field.omit_empty && is_zero(&v) => {
                     out.remove(field.json);
                 }
                 Some(v) => {
@@ -334,6 +334,16 @@ fn message(
         }
         Ok(())
     })
+}
+
+/// Whether `v` is Go's zero value of a scalar (`""`, `0`, `false`).
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_i64() == Some(0),
+        Value::Bool(b) => !b,
+        _ => false,
+    }
 }
 
 /// The items of one occurrence of a repeated field: one value, or a packed run of numbers.
@@ -562,7 +572,7 @@ mod tests {
             got,
             json!({
                 "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "x", "generation": 0},
+                "metadata": {"name": "x"},
                 "data": {"a": "b", "empty": ""},
             })
         );
@@ -583,7 +593,7 @@ mod tests {
             got,
             json!({
                 "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": "s", "namespace": "ns", "generation": 0},
+                "metadata": {"name": "s", "namespace": "ns"},
                 "data": {"k": "AJ+Slv8="},
                 "type": "Opaque",
                 "immutable": false,
@@ -645,7 +655,12 @@ mod tests {
                 min_ready_seconds: Some(0),
                 ..Default::default()
             }),
-            status: Some(apps::DeploymentStatus::default()),
+            status: Some(apps::DeploymentStatus {
+                observed_generation: Some(0),
+                replicas: Some(0),
+                ready_replicas: Some(0),
+                ..Default::default()
+            }),
         };
         let got = decode(&body("apps/v1", "Deployment", deployment.encode_to_vec())).unwrap();
         assert_eq!(
@@ -653,7 +668,7 @@ mod tests {
             json!({
                 "apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {
-                    "name": "web", "namespace": "default", "generation": 0,
+                    "name": "web", "namespace": "default",
                     "creationTimestamp": "2026-01-02T03:04:05Z",
                     "labels": {"app": "web"},
                 },
@@ -661,26 +676,26 @@ mod tests {
                     "replicas": 0,
                     "selector": {"matchLabels": {"app": "web"}},
                     "template": {
-                        "metadata": {"name": "", "generation": 0},
+                        "metadata": {},
                         "spec": {
                             "containers": [{
-                                "name": "nginx", "image": "nginx:1", "stdin": false, "tty": false,
+                                "name": "nginx", "image": "nginx:1",
                                 "resources": {
                                     "limits": {"cpu": "500m"},
                                     "requests": {"memory": "64Mi"},
                                 },
                             }],
-                            "hostNetwork": false,
                         },
                     },
                     "strategy": {
                         "type": "RollingUpdate",
                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": 2},
                     },
-                    "minReadySeconds": 0,
                 },
                 "status": {},
-            })
+            }),
+            "pointer zeros (replicas) stay, Go's unset values (generation, minReadySeconds, \
+             stdin, hostNetwork, empty strings) go"
         );
         k8s_openapi::api::apps::v1::Deployment::deserialize(&got).unwrap();
     }
@@ -714,8 +729,8 @@ mod tests {
             got["spec"],
             json!({
                 "ports": [
-                    {"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 0},
-                    {"name": "web", "protocol": "TCP", "port": 443, "targetPort": "https", "nodePort": 0},
+                    {"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080},
+                    {"name": "web", "protocol": "TCP", "port": 443, "targetPort": "https"},
                 ],
                 "selector": {"app": "web"},
                 "type": "ClusterIP",
@@ -845,6 +860,25 @@ mod tests {
             k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions::deserialize(&got)
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn empty_storage_class_name_is_kept() {
+        let pvc = core::PersistentVolumeClaim {
+            metadata: Some(go_meta("c", "default")),
+            spec: Some(core::PersistentVolumeClaimSpec {
+                storage_class_name: s(""),
+                volume_mode: s(""),
+                access_modes: vec!["ReadWriteOnce".into()],
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let got = decode(&body("v1", "PersistentVolumeClaim", pvc.encode_to_vec())).unwrap();
+        assert_eq!(
+            got["spec"],
+            json!({"storageClassName": "", "accessModes": ["ReadWriteOnce"]})
+        );
     }
 
     #[test]

@@ -59,8 +59,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(4), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(5), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(4), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(5), Shape::Single, false),
         ],
     },
     // 1: apimachinery.pkg.apis.meta.v1.ObjectMeta
@@ -73,20 +73,20 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(5, "uid", Ty::String, Shape::Single, true),
             Field::new(6, "resourceVersion", Ty::String, Shape::Single, true),
             Field::new(7, "generation", Ty::Int64, Shape::Single, true),
-            Field::new(8, "creationTimestamp", Ty::Time, Shape::Single, true),
-            Field::new(9, "deletionTimestamp", Ty::Time, Shape::Single, true),
+            Field::new(8, "creationTimestamp", Ty::Time, Shape::Single, false),
+            Field::new(9, "deletionTimestamp", Ty::Time, Shape::Single, false),
             Field::new(
                 10,
                 "deletionGracePeriodSeconds",
                 Ty::Int64,
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(11, "labels", Ty::String, Shape::Map, true),
-            Field::new(12, "annotations", Ty::String, Shape::Map, true),
-            Field::new(13, "ownerReferences", Ty::Message(2), Shape::List, true),
+            Field::new(11, "labels", Ty::String, Shape::Map, false),
+            Field::new(12, "annotations", Ty::String, Shape::Map, false),
+            Field::new(13, "ownerReferences", Ty::Message(2), Shape::List, false),
             Field::new(14, "finalizers", Ty::String, Shape::List, true),
-            Field::new(17, "managedFields", Ty::Message(3), Shape::List, true),
+            Field::new(17, "managedFields", Ty::Message(3), Shape::List, false),
         ],
     },
     // 2: apimachinery.pkg.apis.meta.v1.OwnerReference
@@ -96,8 +96,8 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(3, "name", Ty::String, Shape::Single, false),
             Field::new(4, "uid", Ty::String, Shape::Single, false),
             Field::new(5, "apiVersion", Ty::String, Shape::Single, false),
-            Field::new(6, "controller", Ty::Bool, Shape::Single, true),
-            Field::new(7, "blockOwnerDeletion", Ty::Bool, Shape::Single, true),
+            Field::new(6, "controller", Ty::Bool, Shape::Single, false),
+            Field::new(7, "blockOwnerDeletion", Ty::Bool, Shape::Single, false),
         ],
     },
     // 3: apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry
@@ -106,9 +106,9 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "manager", Ty::String, Shape::Single, true),
             Field::new(2, "operation", Ty::String, Shape::Single, true),
             Field::new(3, "apiVersion", Ty::String, Shape::Single, true),
-            Field::new(4, "time", Ty::Time, Shape::Single, true),
+            Field::new(4, "time", Ty::Time, Shape::Single, false),
             Field::new(6, "fieldsType", Ty::String, Shape::Single, true),
-            Field::new(7, "fieldsV1", Ty::RawJson, Shape::Single, true),
+            Field::new(7, "fieldsV1", Ty::RawJson, Shape::Single, false),
             Field::new(8, "subresource", Ty::String, Shape::Single, true),
         ],
     },
@@ -120,7 +120,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "phase", Ty::String, Shape::Single, true),
-            Field::new(2, "conditions", Ty::Message(6), Shape::List, true),
+            Field::new(2, "conditions", Ty::Message(6), Shape::List, false),
         ],
     },
     // 6: api.core.v1.NamespaceCondition
@@ -128,7 +128,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
             Field::new(2, "status", Ty::String, Shape::Single, false),
-            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(5, "reason", Ty::String, Shape::Single, true),
             Field::new(6, "message", Ty::String, Shape::Single, true),
         ],
@@ -137,14 +137,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(8), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(116), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(8), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(116), Shape::Single, false),
         ],
     },
     // 8: api.core.v1.PodSpec
     Message {
         fields: &[
-            Field::new(1, "volumes", Ty::Message(9), Shape::List, true),
+            Field::new(1, "volumes", Ty::Message(9), Shape::List, false),
             Field::new(2, "containers", Ty::Message(60), Shape::List, false),
             Field::new(3, "restartPolicy", Ty::String, Shape::Single, true),
             Field::new(
@@ -152,62 +152,62 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "terminationGracePeriodSeconds",
                 Ty::Int64,
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(5, "activeDeadlineSeconds", Ty::Int64, Shape::Single, true),
+            Field::new(5, "activeDeadlineSeconds", Ty::Int64, Shape::Single, false),
             Field::new(6, "dnsPolicy", Ty::String, Shape::Single, true),
-            Field::new(7, "nodeSelector", Ty::String, Shape::Map, true),
+            Field::new(7, "nodeSelector", Ty::String, Shape::Map, false),
             Field::new(8, "serviceAccountName", Ty::String, Shape::Single, true),
             Field::new(9, "serviceAccount", Ty::String, Shape::Single, true),
             Field::new(10, "nodeName", Ty::String, Shape::Single, true),
             Field::new(11, "hostNetwork", Ty::Bool, Shape::Single, true),
             Field::new(12, "hostPID", Ty::Bool, Shape::Single, true),
             Field::new(13, "hostIPC", Ty::Bool, Shape::Single, true),
-            Field::new(14, "securityContext", Ty::Message(95), Shape::Single, true),
-            Field::new(15, "imagePullSecrets", Ty::Message(20), Shape::List, true),
+            Field::new(14, "securityContext", Ty::Message(95), Shape::Single, false),
+            Field::new(15, "imagePullSecrets", Ty::Message(20), Shape::List, false),
             Field::new(16, "hostname", Ty::String, Shape::Single, true),
             Field::new(17, "subdomain", Ty::String, Shape::Single, true),
-            Field::new(18, "affinity", Ty::Message(97), Shape::Single, true),
+            Field::new(18, "affinity", Ty::Message(97), Shape::Single, false),
             Field::new(19, "schedulerName", Ty::String, Shape::Single, true),
-            Field::new(20, "initContainers", Ty::Message(60), Shape::List, true),
+            Field::new(20, "initContainers", Ty::Message(60), Shape::List, false),
             Field::new(
                 21,
                 "automountServiceAccountToken",
                 Ty::Bool,
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(22, "tolerations", Ty::Message(107), Shape::List, true),
-            Field::new(23, "hostAliases", Ty::Message(108), Shape::List, true),
+            Field::new(22, "tolerations", Ty::Message(107), Shape::List, false),
+            Field::new(23, "hostAliases", Ty::Message(108), Shape::List, false),
             Field::new(24, "priorityClassName", Ty::String, Shape::Single, true),
-            Field::new(25, "priority", Ty::Int32, Shape::Single, true),
-            Field::new(26, "dnsConfig", Ty::Message(109), Shape::Single, true),
-            Field::new(27, "shareProcessNamespace", Ty::Bool, Shape::Single, true),
-            Field::new(28, "readinessGates", Ty::Message(111), Shape::List, true),
+            Field::new(25, "priority", Ty::Int32, Shape::Single, false),
+            Field::new(26, "dnsConfig", Ty::Message(109), Shape::Single, false),
+            Field::new(27, "shareProcessNamespace", Ty::Bool, Shape::Single, false),
+            Field::new(28, "readinessGates", Ty::Message(111), Shape::List, false),
             Field::new(29, "runtimeClassName", Ty::String, Shape::Single, true),
-            Field::new(30, "enableServiceLinks", Ty::Bool, Shape::Single, true),
+            Field::new(30, "enableServiceLinks", Ty::Bool, Shape::Single, false),
             Field::new(31, "preemptionPolicy", Ty::String, Shape::Single, true),
-            Field::new(32, "overhead", Ty::Quantity, Shape::Map, true),
+            Field::new(32, "overhead", Ty::Quantity, Shape::Map, false),
             Field::new(
                 33,
                 "topologySpreadConstraints",
                 Ty::Message(112),
                 Shape::List,
-                true,
+                false,
             ),
             Field::new(
                 34,
                 "ephemeralContainers",
                 Ty::Message(93),
                 Shape::List,
-                true,
+                false,
             ),
-            Field::new(35, "setHostnameAsFQDN", Ty::Bool, Shape::Single, true),
-            Field::new(36, "os", Ty::Message(113), Shape::Single, true),
-            Field::new(37, "hostUsers", Ty::Bool, Shape::Single, true),
-            Field::new(38, "schedulingGates", Ty::Message(114), Shape::List, true),
-            Field::new(39, "resourceClaims", Ty::Message(115), Shape::List, true),
-            Field::new(40, "resources", Ty::Message(70), Shape::Single, true),
+            Field::new(35, "setHostnameAsFQDN", Ty::Bool, Shape::Single, false),
+            Field::new(36, "os", Ty::Message(113), Shape::Single, false),
+            Field::new(37, "hostUsers", Ty::Bool, Shape::Single, false),
+            Field::new(38, "schedulingGates", Ty::Message(114), Shape::List, false),
+            Field::new(39, "resourceClaims", Ty::Message(115), Shape::List, false),
+            Field::new(40, "resources", Ty::Message(70), Shape::Single, false),
             Field::new(41, "hostnameOverride", Ty::String, Shape::Single, true),
         ],
     },
@@ -215,60 +215,66 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, false),
-            Field::new(2, "", Ty::Message(10), Shape::Inline, true),
+            Field::new(2, "", Ty::Message(10), Shape::Inline, false),
         ],
     },
     // 10: api.core.v1.VolumeSource
     Message {
         fields: &[
-            Field::new(1, "hostPath", Ty::Message(11), Shape::Single, true),
-            Field::new(2, "emptyDir", Ty::Message(12), Shape::Single, true),
-            Field::new(3, "gcePersistentDisk", Ty::Message(13), Shape::Single, true),
+            Field::new(1, "hostPath", Ty::Message(11), Shape::Single, false),
+            Field::new(2, "emptyDir", Ty::Message(12), Shape::Single, false),
+            Field::new(
+                3,
+                "gcePersistentDisk",
+                Ty::Message(13),
+                Shape::Single,
+                false,
+            ),
             Field::new(
                 4,
                 "awsElasticBlockStore",
                 Ty::Message(14),
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(5, "gitRepo", Ty::Message(15), Shape::Single, true),
-            Field::new(6, "secret", Ty::Message(16), Shape::Single, true),
-            Field::new(7, "nfs", Ty::Message(18), Shape::Single, true),
-            Field::new(8, "iscsi", Ty::Message(19), Shape::Single, true),
-            Field::new(9, "glusterfs", Ty::Message(21), Shape::Single, true),
+            Field::new(5, "gitRepo", Ty::Message(15), Shape::Single, false),
+            Field::new(6, "secret", Ty::Message(16), Shape::Single, false),
+            Field::new(7, "nfs", Ty::Message(18), Shape::Single, false),
+            Field::new(8, "iscsi", Ty::Message(19), Shape::Single, false),
+            Field::new(9, "glusterfs", Ty::Message(21), Shape::Single, false),
             Field::new(
                 10,
                 "persistentVolumeClaim",
                 Ty::Message(22),
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(11, "rbd", Ty::Message(23), Shape::Single, true),
-            Field::new(12, "flexVolume", Ty::Message(24), Shape::Single, true),
-            Field::new(13, "cinder", Ty::Message(25), Shape::Single, true),
-            Field::new(14, "cephfs", Ty::Message(26), Shape::Single, true),
-            Field::new(15, "flocker", Ty::Message(27), Shape::Single, true),
-            Field::new(16, "downwardAPI", Ty::Message(28), Shape::Single, true),
-            Field::new(17, "fc", Ty::Message(32), Shape::Single, true),
-            Field::new(18, "azureFile", Ty::Message(33), Shape::Single, true),
-            Field::new(19, "configMap", Ty::Message(34), Shape::Single, true),
-            Field::new(20, "vsphereVolume", Ty::Message(35), Shape::Single, true),
-            Field::new(21, "quobyte", Ty::Message(36), Shape::Single, true),
-            Field::new(22, "azureDisk", Ty::Message(37), Shape::Single, true),
+            Field::new(11, "rbd", Ty::Message(23), Shape::Single, false),
+            Field::new(12, "flexVolume", Ty::Message(24), Shape::Single, false),
+            Field::new(13, "cinder", Ty::Message(25), Shape::Single, false),
+            Field::new(14, "cephfs", Ty::Message(26), Shape::Single, false),
+            Field::new(15, "flocker", Ty::Message(27), Shape::Single, false),
+            Field::new(16, "downwardAPI", Ty::Message(28), Shape::Single, false),
+            Field::new(17, "fc", Ty::Message(32), Shape::Single, false),
+            Field::new(18, "azureFile", Ty::Message(33), Shape::Single, false),
+            Field::new(19, "configMap", Ty::Message(34), Shape::Single, false),
+            Field::new(20, "vsphereVolume", Ty::Message(35), Shape::Single, false),
+            Field::new(21, "quobyte", Ty::Message(36), Shape::Single, false),
+            Field::new(22, "azureDisk", Ty::Message(37), Shape::Single, false),
             Field::new(
                 23,
                 "photonPersistentDisk",
                 Ty::Message(38),
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(24, "portworxVolume", Ty::Message(49), Shape::Single, true),
-            Field::new(25, "scaleIO", Ty::Message(50), Shape::Single, true),
-            Field::new(26, "projected", Ty::Message(39), Shape::Single, true),
-            Field::new(27, "storageos", Ty::Message(51), Shape::Single, true),
-            Field::new(28, "csi", Ty::Message(52), Shape::Single, true),
-            Field::new(29, "ephemeral", Ty::Message(53), Shape::Single, true),
-            Field::new(30, "image", Ty::Message(59), Shape::Single, true),
+            Field::new(24, "portworxVolume", Ty::Message(49), Shape::Single, false),
+            Field::new(25, "scaleIO", Ty::Message(50), Shape::Single, false),
+            Field::new(26, "projected", Ty::Message(39), Shape::Single, false),
+            Field::new(27, "storageos", Ty::Message(51), Shape::Single, false),
+            Field::new(28, "csi", Ty::Message(52), Shape::Single, false),
+            Field::new(29, "ephemeral", Ty::Message(53), Shape::Single, false),
+            Field::new(30, "image", Ty::Message(59), Shape::Single, false),
         ],
     },
     // 11: api.core.v1.HostPathVolumeSource
@@ -282,7 +288,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "medium", Ty::String, Shape::Single, true),
-            Field::new(2, "sizeLimit", Ty::Quantity, Shape::Single, true),
+            Field::new(2, "sizeLimit", Ty::Quantity, Shape::Single, false),
         ],
     },
     // 13: api.core.v1.GcePersistentDiskVolumeSource
@@ -290,8 +296,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "pdName", Ty::String, Shape::Single, false),
             Field::new(2, "fsType", Ty::String, Shape::Single, true),
-            Field::new(3, "partition", Ty::Int32, Shape::Single, true),
-            Field::new(4, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "partition", Ty::Int32, Shape::Single, false),
+            Field::new(4, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 14: api.core.v1.AwsElasticBlockStoreVolumeSource
@@ -299,8 +305,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "volumeID", Ty::String, Shape::Single, false),
             Field::new(2, "fsType", Ty::String, Shape::Single, true),
-            Field::new(3, "partition", Ty::Int32, Shape::Single, true),
-            Field::new(4, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "partition", Ty::Int32, Shape::Single, false),
+            Field::new(4, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 15: api.core.v1.GitRepoVolumeSource
@@ -315,9 +321,9 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "secretName", Ty::String, Shape::Single, true),
-            Field::new(2, "items", Ty::Message(17), Shape::List, true),
-            Field::new(3, "defaultMode", Ty::Int32, Shape::Single, true),
-            Field::new(4, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(2, "items", Ty::Message(17), Shape::List, false),
+            Field::new(3, "defaultMode", Ty::Int32, Shape::Single, false),
+            Field::new(4, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 17: api.core.v1.KeyToPath
@@ -325,7 +331,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "key", Ty::String, Shape::Single, false),
             Field::new(2, "path", Ty::String, Shape::Single, false),
-            Field::new(3, "mode", Ty::Int32, Shape::Single, true),
+            Field::new(3, "mode", Ty::Int32, Shape::Single, false),
         ],
     },
     // 18: api.core.v1.NfsVolumeSource
@@ -333,7 +339,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "server", Ty::String, Shape::Single, false),
             Field::new(2, "path", Ty::String, Shape::Single, false),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 19: api.core.v1.IscsiVolumeSource
@@ -344,11 +350,11 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(3, "lun", Ty::Int32, Shape::Single, false),
             Field::new(4, "iscsiInterface", Ty::String, Shape::Single, true),
             Field::new(5, "fsType", Ty::String, Shape::Single, true),
-            Field::new(6, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(6, "readOnly", Ty::Bool, Shape::Single, false),
             Field::new(7, "portals", Ty::String, Shape::List, true),
-            Field::new(8, "chapAuthDiscovery", Ty::Bool, Shape::Single, true),
-            Field::new(10, "secretRef", Ty::Message(20), Shape::Single, true),
-            Field::new(11, "chapAuthSession", Ty::Bool, Shape::Single, true),
+            Field::new(8, "chapAuthDiscovery", Ty::Bool, Shape::Single, false),
+            Field::new(10, "secretRef", Ty::Message(20), Shape::Single, false),
+            Field::new(11, "chapAuthSession", Ty::Bool, Shape::Single, false),
             Field::new(12, "initiatorName", Ty::String, Shape::Single, true),
         ],
     },
@@ -361,14 +367,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "endpoints", Ty::String, Shape::Single, false),
             Field::new(2, "path", Ty::String, Shape::Single, false),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 22: api.core.v1.PersistentVolumeClaimVolumeSource
     Message {
         fields: &[
             Field::new(1, "claimName", Ty::String, Shape::Single, false),
-            Field::new(2, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(2, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 23: api.core.v1.RbdVolumeSource
@@ -380,8 +386,8 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(4, "pool", Ty::String, Shape::Single, true),
             Field::new(5, "user", Ty::String, Shape::Single, true),
             Field::new(6, "keyring", Ty::String, Shape::Single, true),
-            Field::new(7, "secretRef", Ty::Message(20), Shape::Single, true),
-            Field::new(8, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(7, "secretRef", Ty::Message(20), Shape::Single, false),
+            Field::new(8, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 24: api.core.v1.FlexVolumeSource
@@ -389,9 +395,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "driver", Ty::String, Shape::Single, false),
             Field::new(2, "fsType", Ty::String, Shape::Single, true),
-            Field::new(3, "secretRef", Ty::Message(20), Shape::Single, true),
-            Field::new(4, "readOnly", Ty::Bool, Shape::Single, true),
-            Field::new(5, "options", Ty::String, Shape::Map, true),
+            Field::new(3, "secretRef", Ty::Message(20), Shape::Single, false),
+            Field::new(4, "readOnly", Ty::Bool, Shape::Single, false),
+            Field::new(5, "options", Ty::String, Shape::Map, false),
         ],
     },
     // 25: api.core.v1.CinderVolumeSource
@@ -399,8 +405,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "volumeID", Ty::String, Shape::Single, false),
             Field::new(2, "fsType", Ty::String, Shape::Single, true),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
-            Field::new(4, "secretRef", Ty::Message(20), Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
+            Field::new(4, "secretRef", Ty::Message(20), Shape::Single, false),
         ],
     },
     // 26: api.core.v1.CephFsVolumeSource
@@ -410,8 +416,8 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(2, "path", Ty::String, Shape::Single, true),
             Field::new(3, "user", Ty::String, Shape::Single, true),
             Field::new(4, "secretFile", Ty::String, Shape::Single, true),
-            Field::new(5, "secretRef", Ty::Message(20), Shape::Single, true),
-            Field::new(6, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(5, "secretRef", Ty::Message(20), Shape::Single, false),
+            Field::new(6, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 27: api.core.v1.FlockerVolumeSource
@@ -424,17 +430,17 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 28: api.core.v1.DownwardAPIVolumeSource
     Message {
         fields: &[
-            Field::new(1, "items", Ty::Message(29), Shape::List, true),
-            Field::new(2, "defaultMode", Ty::Int32, Shape::Single, true),
+            Field::new(1, "items", Ty::Message(29), Shape::List, false),
+            Field::new(2, "defaultMode", Ty::Int32, Shape::Single, false),
         ],
     },
     // 29: api.core.v1.DownwardAPIVolumeFile
     Message {
         fields: &[
             Field::new(1, "path", Ty::String, Shape::Single, false),
-            Field::new(2, "fieldRef", Ty::Message(30), Shape::Single, true),
-            Field::new(3, "resourceFieldRef", Ty::Message(31), Shape::Single, true),
-            Field::new(4, "mode", Ty::Int32, Shape::Single, true),
+            Field::new(2, "fieldRef", Ty::Message(30), Shape::Single, false),
+            Field::new(3, "resourceFieldRef", Ty::Message(31), Shape::Single, false),
+            Field::new(4, "mode", Ty::Int32, Shape::Single, false),
         ],
     },
     // 30: api.core.v1.ObjectFieldSelector
@@ -449,16 +455,16 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "containerName", Ty::String, Shape::Single, true),
             Field::new(2, "resource", Ty::String, Shape::Single, false),
-            Field::new(3, "divisor", Ty::Quantity, Shape::Single, true),
+            Field::new(3, "divisor", Ty::Quantity, Shape::Single, false),
         ],
     },
     // 32: api.core.v1.FcVolumeSource
     Message {
         fields: &[
             Field::new(1, "targetWWNs", Ty::String, Shape::List, true),
-            Field::new(2, "lun", Ty::Int32, Shape::Single, true),
+            Field::new(2, "lun", Ty::Int32, Shape::Single, false),
             Field::new(3, "fsType", Ty::String, Shape::Single, true),
-            Field::new(4, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(4, "readOnly", Ty::Bool, Shape::Single, false),
             Field::new(5, "wwids", Ty::String, Shape::List, true),
         ],
     },
@@ -467,16 +473,16 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "secretName", Ty::String, Shape::Single, false),
             Field::new(2, "shareName", Ty::String, Shape::Single, false),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 34: api.core.v1.ConfigMapVolumeSource
     Message {
         fields: &[
-            Field::new(1, "", Ty::Message(20), Shape::Inline, true),
-            Field::new(2, "items", Ty::Message(17), Shape::List, true),
-            Field::new(3, "defaultMode", Ty::Int32, Shape::Single, true),
-            Field::new(4, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(1, "", Ty::Message(20), Shape::Inline, false),
+            Field::new(2, "items", Ty::Message(17), Shape::List, false),
+            Field::new(3, "defaultMode", Ty::Int32, Shape::Single, false),
+            Field::new(4, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 35: api.core.v1.VsphereVirtualDiskVolumeSource
@@ -493,7 +499,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "registry", Ty::String, Shape::Single, false),
             Field::new(2, "volume", Ty::String, Shape::Single, false),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
             Field::new(4, "user", Ty::String, Shape::Single, true),
             Field::new(5, "group", Ty::String, Shape::Single, true),
             Field::new(6, "tenant", Ty::String, Shape::Single, true),
@@ -506,7 +512,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(2, "diskURI", Ty::String, Shape::Single, false),
             Field::new(3, "cachingMode", Ty::String, Shape::Single, true),
             Field::new(4, "fsType", Ty::String, Shape::Single, true),
-            Field::new(5, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(5, "readOnly", Ty::Bool, Shape::Single, false),
             Field::new(6, "kind", Ty::String, Shape::Single, true),
         ],
     },
@@ -520,58 +526,58 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 39: api.core.v1.ProjectedVolumeSource
     Message {
         fields: &[
-            Field::new(1, "sources", Ty::Message(40), Shape::List, true),
-            Field::new(2, "defaultMode", Ty::Int32, Shape::Single, true),
+            Field::new(1, "sources", Ty::Message(40), Shape::List, false),
+            Field::new(2, "defaultMode", Ty::Int32, Shape::Single, false),
         ],
     },
     // 40: api.core.v1.VolumeProjection
     Message {
         fields: &[
-            Field::new(1, "secret", Ty::Message(41), Shape::Single, true),
-            Field::new(2, "downwardAPI", Ty::Message(42), Shape::Single, true),
-            Field::new(3, "configMap", Ty::Message(43), Shape::Single, true),
+            Field::new(1, "secret", Ty::Message(41), Shape::Single, false),
+            Field::new(2, "downwardAPI", Ty::Message(42), Shape::Single, false),
+            Field::new(3, "configMap", Ty::Message(43), Shape::Single, false),
             Field::new(
                 4,
                 "serviceAccountToken",
                 Ty::Message(44),
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(
                 5,
                 "clusterTrustBundle",
                 Ty::Message(45),
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(6, "podCertificate", Ty::Message(48), Shape::Single, true),
+            Field::new(6, "podCertificate", Ty::Message(48), Shape::Single, false),
         ],
     },
     // 41: api.core.v1.SecretProjection
     Message {
         fields: &[
-            Field::new(1, "", Ty::Message(20), Shape::Inline, true),
-            Field::new(2, "items", Ty::Message(17), Shape::List, true),
-            Field::new(4, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(1, "", Ty::Message(20), Shape::Inline, false),
+            Field::new(2, "items", Ty::Message(17), Shape::List, false),
+            Field::new(4, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 42: api.core.v1.DownwardAPIProjection
     Message {
-        fields: &[Field::new(1, "items", Ty::Message(29), Shape::List, true)],
+        fields: &[Field::new(1, "items", Ty::Message(29), Shape::List, false)],
     },
     // 43: api.core.v1.ConfigMapProjection
     Message {
         fields: &[
-            Field::new(1, "", Ty::Message(20), Shape::Inline, true),
-            Field::new(2, "items", Ty::Message(17), Shape::List, true),
-            Field::new(4, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(1, "", Ty::Message(20), Shape::Inline, false),
+            Field::new(2, "items", Ty::Message(17), Shape::List, false),
+            Field::new(4, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 44: api.core.v1.ServiceAccountTokenProjection
     Message {
         fields: &[
             Field::new(1, "audience", Ty::String, Shape::Single, true),
-            Field::new(2, "expirationSeconds", Ty::Int64, Shape::Single, true),
+            Field::new(2, "expirationSeconds", Ty::Int64, Shape::Single, false),
             Field::new(3, "path", Ty::String, Shape::Single, false),
         ],
     },
@@ -580,16 +586,16 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, true),
             Field::new(2, "signerName", Ty::String, Shape::Single, true),
-            Field::new(3, "labelSelector", Ty::Message(46), Shape::Single, true),
+            Field::new(3, "labelSelector", Ty::Message(46), Shape::Single, false),
             Field::new(4, "path", Ty::String, Shape::Single, false),
-            Field::new(5, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(5, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 46: apimachinery.pkg.apis.meta.v1.LabelSelector
     Message {
         fields: &[
-            Field::new(1, "matchLabels", Ty::String, Shape::Map, true),
-            Field::new(2, "matchExpressions", Ty::Message(47), Shape::List, true),
+            Field::new(1, "matchLabels", Ty::String, Shape::Map, false),
+            Field::new(2, "matchExpressions", Ty::Message(47), Shape::List, false),
         ],
     },
     // 47: apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement
@@ -605,11 +611,11 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "signerName", Ty::String, Shape::Single, false),
             Field::new(2, "keyType", Ty::String, Shape::Single, false),
-            Field::new(3, "maxExpirationSeconds", Ty::Int32, Shape::Single, true),
+            Field::new(3, "maxExpirationSeconds", Ty::Int32, Shape::Single, false),
             Field::new(4, "credentialBundlePath", Ty::String, Shape::Single, true),
             Field::new(5, "keyPath", Ty::String, Shape::Single, true),
             Field::new(6, "certificateChainPath", Ty::String, Shape::Single, true),
-            Field::new(7, "userAnnotations", Ty::String, Shape::Map, true),
+            Field::new(7, "userAnnotations", Ty::String, Shape::Map, false),
         ],
     },
     // 49: api.core.v1.PortworxVolumeSource
@@ -617,7 +623,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "volumeID", Ty::String, Shape::Single, false),
             Field::new(2, "fsType", Ty::String, Shape::Single, true),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 50: api.core.v1.ScaleIoVolumeSource
@@ -626,13 +632,13 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "gateway", Ty::String, Shape::Single, false),
             Field::new(2, "system", Ty::String, Shape::Single, false),
             Field::new(3, "secretRef", Ty::Message(20), Shape::Single, false),
-            Field::new(4, "sslEnabled", Ty::Bool, Shape::Single, true),
+            Field::new(4, "sslEnabled", Ty::Bool, Shape::Single, false),
             Field::new(5, "protectionDomain", Ty::String, Shape::Single, true),
             Field::new(6, "storagePool", Ty::String, Shape::Single, true),
             Field::new(7, "storageMode", Ty::String, Shape::Single, true),
             Field::new(8, "volumeName", Ty::String, Shape::Single, true),
             Field::new(9, "fsType", Ty::String, Shape::Single, true),
-            Field::new(10, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(10, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 51: api.core.v1.StorageOsVolumeSource
@@ -641,23 +647,23 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "volumeName", Ty::String, Shape::Single, true),
             Field::new(2, "volumeNamespace", Ty::String, Shape::Single, true),
             Field::new(3, "fsType", Ty::String, Shape::Single, true),
-            Field::new(4, "readOnly", Ty::Bool, Shape::Single, true),
-            Field::new(5, "secretRef", Ty::Message(20), Shape::Single, true),
+            Field::new(4, "readOnly", Ty::Bool, Shape::Single, false),
+            Field::new(5, "secretRef", Ty::Message(20), Shape::Single, false),
         ],
     },
     // 52: api.core.v1.CSIVolumeSource
     Message {
         fields: &[
             Field::new(1, "driver", Ty::String, Shape::Single, false),
-            Field::new(2, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(2, "readOnly", Ty::Bool, Shape::Single, false),
             Field::new(3, "fsType", Ty::String, Shape::Single, true),
-            Field::new(4, "volumeAttributes", Ty::String, Shape::Map, true),
+            Field::new(4, "volumeAttributes", Ty::String, Shape::Map, false),
             Field::new(
                 5,
                 "nodePublishSecretRef",
                 Ty::Message(20),
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
@@ -668,13 +674,13 @@ pub(crate) static MESSAGES: &[Message] = &[
             "volumeClaimTemplate",
             Ty::Message(54),
             Shape::Single,
-            true,
+            false,
         )],
     },
     // 54: api.core.v1.PersistentVolumeClaimTemplate
     Message {
         fields: &[
-            Field::new(1, "metadata", Ty::Message(1), Shape::Single, true),
+            Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "spec", Ty::Message(55), Shape::Single, false),
         ],
     },
@@ -682,13 +688,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "accessModes", Ty::String, Shape::List, true),
-            Field::new(2, "resources", Ty::Message(56), Shape::Single, true),
+            Field::new(2, "resources", Ty::Message(56), Shape::Single, false),
             Field::new(3, "volumeName", Ty::String, Shape::Single, true),
-            Field::new(4, "selector", Ty::Message(46), Shape::Single, true),
-            Field::new(5, "storageClassName", Ty::String, Shape::Single, true),
+            Field::new(4, "selector", Ty::Message(46), Shape::Single, false),
+            Field::new(5, "storageClassName", Ty::String, Shape::Single, false),
             Field::new(6, "volumeMode", Ty::String, Shape::Single, true),
-            Field::new(7, "dataSource", Ty::Message(57), Shape::Single, true),
-            Field::new(8, "dataSourceRef", Ty::Message(58), Shape::Single, true),
+            Field::new(7, "dataSource", Ty::Message(57), Shape::Single, false),
+            Field::new(8, "dataSourceRef", Ty::Message(58), Shape::Single, false),
             Field::new(
                 9,
                 "volumeAttributesClassName",
@@ -701,8 +707,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 56: api.core.v1.VolumeResourceRequirements
     Message {
         fields: &[
-            Field::new(1, "limits", Ty::Quantity, Shape::Map, true),
-            Field::new(2, "requests", Ty::Quantity, Shape::Map, true),
+            Field::new(1, "limits", Ty::Quantity, Shape::Map, false),
+            Field::new(2, "requests", Ty::Quantity, Shape::Map, false),
         ],
     },
     // 57: api.core.v1.TypedLocalObjectReference
@@ -737,13 +743,13 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(3, "command", Ty::String, Shape::List, true),
             Field::new(4, "args", Ty::String, Shape::List, true),
             Field::new(5, "workingDir", Ty::String, Shape::Single, true),
-            Field::new(6, "ports", Ty::Message(61), Shape::List, true),
-            Field::new(7, "env", Ty::Message(65), Shape::List, true),
-            Field::new(8, "resources", Ty::Message(70), Shape::Single, true),
-            Field::new(9, "volumeMounts", Ty::Message(75), Shape::List, true),
-            Field::new(10, "livenessProbe", Ty::Message(77), Shape::Single, true),
-            Field::new(11, "readinessProbe", Ty::Message(77), Shape::Single, true),
-            Field::new(12, "lifecycle", Ty::Message(84), Shape::Single, true),
+            Field::new(6, "ports", Ty::Message(61), Shape::List, false),
+            Field::new(7, "env", Ty::Message(65), Shape::List, false),
+            Field::new(8, "resources", Ty::Message(70), Shape::Single, false),
+            Field::new(9, "volumeMounts", Ty::Message(75), Shape::List, false),
+            Field::new(10, "livenessProbe", Ty::Message(77), Shape::Single, false),
+            Field::new(11, "readinessProbe", Ty::Message(77), Shape::Single, false),
+            Field::new(12, "lifecycle", Ty::Message(84), Shape::Single, false),
             Field::new(
                 13,
                 "terminationMessagePath",
@@ -752,11 +758,11 @@ pub(crate) static MESSAGES: &[Message] = &[
                 true,
             ),
             Field::new(14, "imagePullPolicy", Ty::String, Shape::Single, true),
-            Field::new(15, "securityContext", Ty::Message(87), Shape::Single, true),
+            Field::new(15, "securityContext", Ty::Message(87), Shape::Single, false),
             Field::new(16, "stdin", Ty::Bool, Shape::Single, true),
             Field::new(17, "stdinOnce", Ty::Bool, Shape::Single, true),
             Field::new(18, "tty", Ty::Bool, Shape::Single, true),
-            Field::new(19, "envFrom", Ty::Message(62), Shape::List, true),
+            Field::new(19, "envFrom", Ty::Message(62), Shape::List, false),
             Field::new(
                 20,
                 "terminationMessagePolicy",
@@ -764,11 +770,17 @@ pub(crate) static MESSAGES: &[Message] = &[
                 Shape::Single,
                 true,
             ),
-            Field::new(21, "volumeDevices", Ty::Message(76), Shape::List, true),
-            Field::new(22, "startupProbe", Ty::Message(77), Shape::Single, true),
-            Field::new(23, "resizePolicy", Ty::Message(72), Shape::List, true),
+            Field::new(21, "volumeDevices", Ty::Message(76), Shape::List, false),
+            Field::new(22, "startupProbe", Ty::Message(77), Shape::Single, false),
+            Field::new(23, "resizePolicy", Ty::Message(72), Shape::List, false),
             Field::new(24, "restartPolicy", Ty::String, Shape::Single, true),
-            Field::new(25, "restartPolicyRules", Ty::Message(73), Shape::List, true),
+            Field::new(
+                25,
+                "restartPolicyRules",
+                Ty::Message(73),
+                Shape::List,
+                false,
+            ),
         ],
     },
     // 61: api.core.v1.ContainerPort
@@ -785,22 +797,22 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "prefix", Ty::String, Shape::Single, true),
-            Field::new(2, "configMapRef", Ty::Message(63), Shape::Single, true),
-            Field::new(3, "secretRef", Ty::Message(64), Shape::Single, true),
+            Field::new(2, "configMapRef", Ty::Message(63), Shape::Single, false),
+            Field::new(3, "secretRef", Ty::Message(64), Shape::Single, false),
         ],
     },
     // 63: api.core.v1.ConfigMapEnvSource
     Message {
         fields: &[
-            Field::new(1, "", Ty::Message(20), Shape::Inline, true),
-            Field::new(2, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(1, "", Ty::Message(20), Shape::Inline, false),
+            Field::new(2, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 64: api.core.v1.SecretEnvSource
     Message {
         fields: &[
-            Field::new(1, "", Ty::Message(20), Shape::Inline, true),
-            Field::new(2, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(1, "", Ty::Message(20), Shape::Inline, false),
+            Field::new(2, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 65: api.core.v1.EnvVar
@@ -808,33 +820,33 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, false),
             Field::new(2, "value", Ty::String, Shape::Single, true),
-            Field::new(3, "valueFrom", Ty::Message(66), Shape::Single, true),
+            Field::new(3, "valueFrom", Ty::Message(66), Shape::Single, false),
         ],
     },
     // 66: api.core.v1.EnvVarSource
     Message {
         fields: &[
-            Field::new(1, "fieldRef", Ty::Message(30), Shape::Single, true),
-            Field::new(2, "resourceFieldRef", Ty::Message(31), Shape::Single, true),
-            Field::new(3, "configMapKeyRef", Ty::Message(67), Shape::Single, true),
-            Field::new(4, "secretKeyRef", Ty::Message(68), Shape::Single, true),
-            Field::new(5, "fileKeyRef", Ty::Message(69), Shape::Single, true),
+            Field::new(1, "fieldRef", Ty::Message(30), Shape::Single, false),
+            Field::new(2, "resourceFieldRef", Ty::Message(31), Shape::Single, false),
+            Field::new(3, "configMapKeyRef", Ty::Message(67), Shape::Single, false),
+            Field::new(4, "secretKeyRef", Ty::Message(68), Shape::Single, false),
+            Field::new(5, "fileKeyRef", Ty::Message(69), Shape::Single, false),
         ],
     },
     // 67: api.core.v1.ConfigMapKeySelector
     Message {
         fields: &[
-            Field::new(1, "", Ty::Message(20), Shape::Inline, true),
+            Field::new(1, "", Ty::Message(20), Shape::Inline, false),
             Field::new(2, "key", Ty::String, Shape::Single, false),
-            Field::new(3, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(3, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 68: api.core.v1.SecretKeySelector
     Message {
         fields: &[
-            Field::new(1, "", Ty::Message(20), Shape::Inline, true),
+            Field::new(1, "", Ty::Message(20), Shape::Inline, false),
             Field::new(2, "key", Ty::String, Shape::Single, false),
-            Field::new(3, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(3, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 69: api.core.v1.FileKeySelector
@@ -843,15 +855,15 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "volumeName", Ty::String, Shape::Single, false),
             Field::new(2, "path", Ty::String, Shape::Single, false),
             Field::new(3, "key", Ty::String, Shape::Single, false),
-            Field::new(4, "optional", Ty::Bool, Shape::Single, true),
+            Field::new(4, "optional", Ty::Bool, Shape::Single, false),
         ],
     },
     // 70: api.core.v1.ResourceRequirements
     Message {
         fields: &[
-            Field::new(1, "limits", Ty::Quantity, Shape::Map, true),
-            Field::new(2, "requests", Ty::Quantity, Shape::Map, true),
-            Field::new(3, "claims", Ty::Message(71), Shape::List, true),
+            Field::new(1, "limits", Ty::Quantity, Shape::Map, false),
+            Field::new(2, "requests", Ty::Quantity, Shape::Map, false),
+            Field::new(3, "claims", Ty::Message(71), Shape::List, false),
         ],
     },
     // 71: api.core.v1.ResourceClaim
@@ -872,14 +884,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "action", Ty::String, Shape::Single, false),
-            Field::new(2, "exitCodes", Ty::Message(74), Shape::Single, true),
+            Field::new(2, "exitCodes", Ty::Message(74), Shape::Single, false),
         ],
     },
     // 74: api.core.v1.ContainerRestartRuleOnExitCodes
     Message {
         fields: &[
             Field::new(1, "operator", Ty::String, Shape::Single, false),
-            Field::new(2, "values", Ty::Int32, Shape::List, true),
+            Field::new(2, "values", Ty::Int32, Shape::List, false),
         ],
     },
     // 75: api.core.v1.VolumeMount
@@ -904,7 +916,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 77: api.core.v1.Probe
     Message {
         fields: &[
-            Field::new(1, "", Ty::Message(78), Shape::Inline, true),
+            Field::new(1, "", Ty::Message(78), Shape::Inline, false),
             Field::new(2, "initialDelaySeconds", Ty::Int32, Shape::Single, true),
             Field::new(3, "timeoutSeconds", Ty::Int32, Shape::Single, true),
             Field::new(4, "periodSeconds", Ty::Int32, Shape::Single, true),
@@ -915,17 +927,17 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "terminationGracePeriodSeconds",
                 Ty::Int64,
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
     // 78: api.core.v1.ProbeHandler
     Message {
         fields: &[
-            Field::new(1, "exec", Ty::Message(79), Shape::Single, true),
-            Field::new(2, "httpGet", Ty::Message(80), Shape::Single, true),
-            Field::new(3, "tcpSocket", Ty::Message(82), Shape::Single, true),
-            Field::new(4, "grpc", Ty::Message(83), Shape::Single, true),
+            Field::new(1, "exec", Ty::Message(79), Shape::Single, false),
+            Field::new(2, "httpGet", Ty::Message(80), Shape::Single, false),
+            Field::new(3, "tcpSocket", Ty::Message(82), Shape::Single, false),
+            Field::new(4, "grpc", Ty::Message(83), Shape::Single, false),
         ],
     },
     // 79: api.core.v1.ExecAction
@@ -939,7 +951,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(2, "port", Ty::IntOrString, Shape::Single, false),
             Field::new(3, "host", Ty::String, Shape::Single, true),
             Field::new(4, "scheme", Ty::String, Shape::Single, true),
-            Field::new(5, "httpHeaders", Ty::Message(81), Shape::List, true),
+            Field::new(5, "httpHeaders", Ty::Message(81), Shape::List, false),
         ],
     },
     // 81: api.core.v1.HttpHeader
@@ -966,18 +978,18 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 84: api.core.v1.Lifecycle
     Message {
         fields: &[
-            Field::new(1, "postStart", Ty::Message(85), Shape::Single, true),
-            Field::new(2, "preStop", Ty::Message(85), Shape::Single, true),
+            Field::new(1, "postStart", Ty::Message(85), Shape::Single, false),
+            Field::new(2, "preStop", Ty::Message(85), Shape::Single, false),
             Field::new(3, "stopSignal", Ty::String, Shape::Single, true),
         ],
     },
     // 85: api.core.v1.LifecycleHandler
     Message {
         fields: &[
-            Field::new(1, "exec", Ty::Message(79), Shape::Single, true),
-            Field::new(2, "httpGet", Ty::Message(80), Shape::Single, true),
-            Field::new(3, "tcpSocket", Ty::Message(82), Shape::Single, true),
-            Field::new(4, "sleep", Ty::Message(86), Shape::Single, true),
+            Field::new(1, "exec", Ty::Message(79), Shape::Single, false),
+            Field::new(2, "httpGet", Ty::Message(80), Shape::Single, false),
+            Field::new(3, "tcpSocket", Ty::Message(82), Shape::Single, false),
+            Field::new(4, "sleep", Ty::Message(86), Shape::Single, false),
         ],
     },
     // 86: api.core.v1.SleepAction
@@ -987,18 +999,24 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 87: api.core.v1.SecurityContext
     Message {
         fields: &[
-            Field::new(1, "capabilities", Ty::Message(88), Shape::Single, true),
-            Field::new(2, "privileged", Ty::Bool, Shape::Single, true),
-            Field::new(3, "seLinuxOptions", Ty::Message(89), Shape::Single, true),
-            Field::new(4, "runAsUser", Ty::Int64, Shape::Single, true),
-            Field::new(5, "runAsNonRoot", Ty::Bool, Shape::Single, true),
-            Field::new(6, "readOnlyRootFilesystem", Ty::Bool, Shape::Single, true),
-            Field::new(7, "allowPrivilegeEscalation", Ty::Bool, Shape::Single, true),
-            Field::new(8, "runAsGroup", Ty::Int64, Shape::Single, true),
+            Field::new(1, "capabilities", Ty::Message(88), Shape::Single, false),
+            Field::new(2, "privileged", Ty::Bool, Shape::Single, false),
+            Field::new(3, "seLinuxOptions", Ty::Message(89), Shape::Single, false),
+            Field::new(4, "runAsUser", Ty::Int64, Shape::Single, false),
+            Field::new(5, "runAsNonRoot", Ty::Bool, Shape::Single, false),
+            Field::new(6, "readOnlyRootFilesystem", Ty::Bool, Shape::Single, false),
+            Field::new(
+                7,
+                "allowPrivilegeEscalation",
+                Ty::Bool,
+                Shape::Single,
+                false,
+            ),
+            Field::new(8, "runAsGroup", Ty::Int64, Shape::Single, false),
             Field::new(9, "procMount", Ty::String, Shape::Single, true),
-            Field::new(10, "windowsOptions", Ty::Message(90), Shape::Single, true),
-            Field::new(11, "seccompProfile", Ty::Message(91), Shape::Single, true),
-            Field::new(12, "appArmorProfile", Ty::Message(92), Shape::Single, true),
+            Field::new(10, "windowsOptions", Ty::Message(90), Shape::Single, false),
+            Field::new(11, "seccompProfile", Ty::Message(91), Shape::Single, false),
+            Field::new(12, "appArmorProfile", Ty::Message(92), Shape::Single, false),
         ],
     },
     // 88: api.core.v1.Capabilities
@@ -1023,7 +1041,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "gmsaCredentialSpecName", Ty::String, Shape::Single, true),
             Field::new(2, "gmsaCredentialSpec", Ty::String, Shape::Single, true),
             Field::new(3, "runAsUserName", Ty::String, Shape::Single, true),
-            Field::new(4, "hostProcess", Ty::Bool, Shape::Single, true),
+            Field::new(4, "hostProcess", Ty::Bool, Shape::Single, false),
         ],
     },
     // 91: api.core.v1.SeccompProfile
@@ -1043,7 +1061,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 93: api.core.v1.EphemeralContainer
     Message {
         fields: &[
-            Field::new(1, "", Ty::Message(94), Shape::Inline, true),
+            Field::new(1, "", Ty::Message(94), Shape::Inline, false),
             Field::new(2, "targetContainerName", Ty::String, Shape::Single, true),
         ],
     },
@@ -1055,13 +1073,13 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(3, "command", Ty::String, Shape::List, true),
             Field::new(4, "args", Ty::String, Shape::List, true),
             Field::new(5, "workingDir", Ty::String, Shape::Single, true),
-            Field::new(6, "ports", Ty::Message(61), Shape::List, true),
-            Field::new(7, "env", Ty::Message(65), Shape::List, true),
-            Field::new(8, "resources", Ty::Message(70), Shape::Single, true),
-            Field::new(9, "volumeMounts", Ty::Message(75), Shape::List, true),
-            Field::new(10, "livenessProbe", Ty::Message(77), Shape::Single, true),
-            Field::new(11, "readinessProbe", Ty::Message(77), Shape::Single, true),
-            Field::new(12, "lifecycle", Ty::Message(84), Shape::Single, true),
+            Field::new(6, "ports", Ty::Message(61), Shape::List, false),
+            Field::new(7, "env", Ty::Message(65), Shape::List, false),
+            Field::new(8, "resources", Ty::Message(70), Shape::Single, false),
+            Field::new(9, "volumeMounts", Ty::Message(75), Shape::List, false),
+            Field::new(10, "livenessProbe", Ty::Message(77), Shape::Single, false),
+            Field::new(11, "readinessProbe", Ty::Message(77), Shape::Single, false),
+            Field::new(12, "lifecycle", Ty::Message(84), Shape::Single, false),
             Field::new(
                 13,
                 "terminationMessagePath",
@@ -1070,11 +1088,11 @@ pub(crate) static MESSAGES: &[Message] = &[
                 true,
             ),
             Field::new(14, "imagePullPolicy", Ty::String, Shape::Single, true),
-            Field::new(15, "securityContext", Ty::Message(87), Shape::Single, true),
+            Field::new(15, "securityContext", Ty::Message(87), Shape::Single, false),
             Field::new(16, "stdin", Ty::Bool, Shape::Single, true),
             Field::new(17, "stdinOnce", Ty::Bool, Shape::Single, true),
             Field::new(18, "tty", Ty::Bool, Shape::Single, true),
-            Field::new(19, "envFrom", Ty::Message(62), Shape::List, true),
+            Field::new(19, "envFrom", Ty::Message(62), Shape::List, false),
             Field::new(
                 20,
                 "terminationMessagePolicy",
@@ -1082,27 +1100,33 @@ pub(crate) static MESSAGES: &[Message] = &[
                 Shape::Single,
                 true,
             ),
-            Field::new(21, "volumeDevices", Ty::Message(76), Shape::List, true),
-            Field::new(22, "startupProbe", Ty::Message(77), Shape::Single, true),
-            Field::new(23, "resizePolicy", Ty::Message(72), Shape::List, true),
+            Field::new(21, "volumeDevices", Ty::Message(76), Shape::List, false),
+            Field::new(22, "startupProbe", Ty::Message(77), Shape::Single, false),
+            Field::new(23, "resizePolicy", Ty::Message(72), Shape::List, false),
             Field::new(24, "restartPolicy", Ty::String, Shape::Single, true),
-            Field::new(25, "restartPolicyRules", Ty::Message(73), Shape::List, true),
+            Field::new(
+                25,
+                "restartPolicyRules",
+                Ty::Message(73),
+                Shape::List,
+                false,
+            ),
         ],
     },
     // 95: api.core.v1.PodSecurityContext
     Message {
         fields: &[
-            Field::new(1, "seLinuxOptions", Ty::Message(89), Shape::Single, true),
-            Field::new(2, "runAsUser", Ty::Int64, Shape::Single, true),
-            Field::new(3, "runAsNonRoot", Ty::Bool, Shape::Single, true),
-            Field::new(4, "supplementalGroups", Ty::Int64, Shape::List, true),
-            Field::new(5, "fsGroup", Ty::Int64, Shape::Single, true),
-            Field::new(6, "runAsGroup", Ty::Int64, Shape::Single, true),
-            Field::new(7, "sysctls", Ty::Message(96), Shape::List, true),
-            Field::new(8, "windowsOptions", Ty::Message(90), Shape::Single, true),
+            Field::new(1, "seLinuxOptions", Ty::Message(89), Shape::Single, false),
+            Field::new(2, "runAsUser", Ty::Int64, Shape::Single, false),
+            Field::new(3, "runAsNonRoot", Ty::Bool, Shape::Single, false),
+            Field::new(4, "supplementalGroups", Ty::Int64, Shape::List, false),
+            Field::new(5, "fsGroup", Ty::Int64, Shape::Single, false),
+            Field::new(6, "runAsGroup", Ty::Int64, Shape::Single, false),
+            Field::new(7, "sysctls", Ty::Message(96), Shape::List, false),
+            Field::new(8, "windowsOptions", Ty::Message(90), Shape::Single, false),
             Field::new(9, "fsGroupChangePolicy", Ty::String, Shape::Single, true),
-            Field::new(10, "seccompProfile", Ty::Message(91), Shape::Single, true),
-            Field::new(11, "appArmorProfile", Ty::Message(92), Shape::Single, true),
+            Field::new(10, "seccompProfile", Ty::Message(91), Shape::Single, false),
+            Field::new(11, "appArmorProfile", Ty::Message(92), Shape::Single, false),
             Field::new(
                 12,
                 "supplementalGroupsPolicy",
@@ -1123,9 +1147,9 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 97: api.core.v1.Affinity
     Message {
         fields: &[
-            Field::new(1, "nodeAffinity", Ty::Message(98), Shape::Single, true),
-            Field::new(2, "podAffinity", Ty::Message(103), Shape::Single, true),
-            Field::new(3, "podAntiAffinity", Ty::Message(106), Shape::Single, true),
+            Field::new(1, "nodeAffinity", Ty::Message(98), Shape::Single, false),
+            Field::new(2, "podAffinity", Ty::Message(103), Shape::Single, false),
+            Field::new(3, "podAntiAffinity", Ty::Message(106), Shape::Single, false),
         ],
     },
     // 98: api.core.v1.NodeAffinity
@@ -1136,14 +1160,14 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "requiredDuringSchedulingIgnoredDuringExecution",
                 Ty::Message(99),
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(
                 2,
                 "preferredDuringSchedulingIgnoredDuringExecution",
                 Ty::Message(102),
                 Shape::List,
-                true,
+                false,
             ),
         ],
     },
@@ -1160,8 +1184,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 100: api.core.v1.NodeSelectorTerm
     Message {
         fields: &[
-            Field::new(1, "matchExpressions", Ty::Message(101), Shape::List, true),
-            Field::new(2, "matchFields", Ty::Message(101), Shape::List, true),
+            Field::new(1, "matchExpressions", Ty::Message(101), Shape::List, false),
+            Field::new(2, "matchFields", Ty::Message(101), Shape::List, false),
         ],
     },
     // 101: api.core.v1.NodeSelectorRequirement
@@ -1187,24 +1211,30 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "requiredDuringSchedulingIgnoredDuringExecution",
                 Ty::Message(104),
                 Shape::List,
-                true,
+                false,
             ),
             Field::new(
                 2,
                 "preferredDuringSchedulingIgnoredDuringExecution",
                 Ty::Message(105),
                 Shape::List,
-                true,
+                false,
             ),
         ],
     },
     // 104: api.core.v1.PodAffinityTerm
     Message {
         fields: &[
-            Field::new(1, "labelSelector", Ty::Message(46), Shape::Single, true),
+            Field::new(1, "labelSelector", Ty::Message(46), Shape::Single, false),
             Field::new(2, "namespaces", Ty::String, Shape::List, true),
             Field::new(3, "topologyKey", Ty::String, Shape::Single, false),
-            Field::new(4, "namespaceSelector", Ty::Message(46), Shape::Single, true),
+            Field::new(
+                4,
+                "namespaceSelector",
+                Ty::Message(46),
+                Shape::Single,
+                false,
+            ),
             Field::new(5, "matchLabelKeys", Ty::String, Shape::List, true),
             Field::new(6, "mismatchLabelKeys", Ty::String, Shape::List, true),
         ],
@@ -1224,14 +1254,14 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "requiredDuringSchedulingIgnoredDuringExecution",
                 Ty::Message(104),
                 Shape::List,
-                true,
+                false,
             ),
             Field::new(
                 2,
                 "preferredDuringSchedulingIgnoredDuringExecution",
                 Ty::Message(105),
                 Shape::List,
-                true,
+                false,
             ),
         ],
     },
@@ -1242,7 +1272,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(2, "operator", Ty::String, Shape::Single, true),
             Field::new(3, "value", Ty::String, Shape::Single, true),
             Field::new(4, "effect", Ty::String, Shape::Single, true),
-            Field::new(5, "tolerationSeconds", Ty::Int64, Shape::Single, true),
+            Field::new(5, "tolerationSeconds", Ty::Int64, Shape::Single, false),
         ],
     },
     // 108: api.core.v1.HostAlias
@@ -1257,7 +1287,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "nameservers", Ty::String, Shape::List, true),
             Field::new(2, "searches", Ty::String, Shape::List, true),
-            Field::new(3, "options", Ty::Message(110), Shape::List, true),
+            Field::new(3, "options", Ty::Message(110), Shape::List, false),
         ],
     },
     // 110: api.core.v1.PodDnsConfigOption
@@ -1283,8 +1313,8 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "maxSkew", Ty::Int32, Shape::Single, false),
             Field::new(2, "topologyKey", Ty::String, Shape::Single, false),
             Field::new(3, "whenUnsatisfiable", Ty::String, Shape::Single, false),
-            Field::new(4, "labelSelector", Ty::Message(46), Shape::Single, true),
-            Field::new(5, "minDomains", Ty::Int32, Shape::Single, true),
+            Field::new(4, "labelSelector", Ty::Message(46), Shape::Single, false),
+            Field::new(5, "minDomains", Ty::Int32, Shape::Single, false),
             Field::new(6, "nodeAffinityPolicy", Ty::String, Shape::Single, true),
             Field::new(7, "nodeTaintsPolicy", Ty::String, Shape::Single, true),
             Field::new(8, "matchLabelKeys", Ty::String, Shape::List, true),
@@ -1316,29 +1346,29 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "phase", Ty::String, Shape::Single, true),
-            Field::new(2, "conditions", Ty::Message(117), Shape::List, true),
+            Field::new(2, "conditions", Ty::Message(117), Shape::List, false),
             Field::new(3, "message", Ty::String, Shape::Single, true),
             Field::new(4, "reason", Ty::String, Shape::Single, true),
             Field::new(5, "hostIP", Ty::String, Shape::Single, true),
             Field::new(6, "podIP", Ty::String, Shape::Single, true),
-            Field::new(7, "startTime", Ty::Time, Shape::Single, true),
-            Field::new(8, "containerStatuses", Ty::Message(120), Shape::List, true),
+            Field::new(7, "startTime", Ty::Time, Shape::Single, false),
+            Field::new(8, "containerStatuses", Ty::Message(120), Shape::List, false),
             Field::new(9, "qosClass", Ty::String, Shape::Single, true),
             Field::new(
                 10,
                 "initContainerStatuses",
                 Ty::Message(120),
                 Shape::List,
-                true,
+                false,
             ),
             Field::new(11, "nominatedNodeName", Ty::String, Shape::Single, true),
-            Field::new(12, "podIPs", Ty::Message(119), Shape::List, true),
+            Field::new(12, "podIPs", Ty::Message(119), Shape::List, false),
             Field::new(
                 13,
                 "ephemeralContainerStatuses",
                 Ty::Message(120),
                 Shape::List,
-                true,
+                false,
             ),
             Field::new(14, "resize", Ty::String, Shape::Single, true),
             Field::new(
@@ -1346,19 +1376,19 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "resourceClaimStatuses",
                 Ty::Message(130),
                 Shape::List,
-                true,
+                false,
             ),
-            Field::new(16, "hostIPs", Ty::Message(118), Shape::List, true),
+            Field::new(16, "hostIPs", Ty::Message(118), Shape::List, false),
             Field::new(17, "observedGeneration", Ty::Int64, Shape::Single, true),
             Field::new(
                 18,
                 "extendedResourceClaimStatus",
                 Ty::Message(131),
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(19, "allocatedResources", Ty::Quantity, Shape::Map, true),
-            Field::new(20, "resources", Ty::Message(70), Shape::Single, true),
+            Field::new(19, "allocatedResources", Ty::Quantity, Shape::Map, false),
+            Field::new(20, "resources", Ty::Message(70), Shape::Single, false),
         ],
     },
     // 117: api.core.v1.PodCondition
@@ -1366,11 +1396,11 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
             Field::new(2, "status", Ty::String, Shape::Single, false),
-            Field::new(3, "lastProbeTime", Ty::Time, Shape::Single, true),
-            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(3, "lastProbeTime", Ty::Time, Shape::Single, false),
+            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(5, "reason", Ty::String, Shape::Single, true),
             Field::new(6, "message", Ty::String, Shape::Single, true),
-            Field::new(7, "observedGeneration", Ty::Int64, Shape::Single, true),
+            Field::new(7, "observedGeneration", Ty::Int64, Shape::Single, false),
         ],
     },
     // 118: api.core.v1.HostIp
@@ -1385,24 +1415,24 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, false),
-            Field::new(2, "state", Ty::Message(121), Shape::Single, true),
-            Field::new(3, "lastState", Ty::Message(121), Shape::Single, true),
+            Field::new(2, "state", Ty::Message(121), Shape::Single, false),
+            Field::new(3, "lastState", Ty::Message(121), Shape::Single, false),
             Field::new(4, "ready", Ty::Bool, Shape::Single, false),
             Field::new(5, "restartCount", Ty::Int32, Shape::Single, false),
             Field::new(6, "image", Ty::String, Shape::Single, false),
             Field::new(7, "imageID", Ty::String, Shape::Single, false),
             Field::new(8, "containerID", Ty::String, Shape::Single, true),
             Field::new(9, "started", Ty::Bool, Shape::Single, true),
-            Field::new(10, "allocatedResources", Ty::Quantity, Shape::Map, true),
-            Field::new(11, "resources", Ty::Message(70), Shape::Single, true),
-            Field::new(12, "volumeMounts", Ty::Message(125), Shape::List, true),
-            Field::new(13, "user", Ty::Message(126), Shape::Single, true),
+            Field::new(10, "allocatedResources", Ty::Quantity, Shape::Map, false),
+            Field::new(11, "resources", Ty::Message(70), Shape::Single, false),
+            Field::new(12, "volumeMounts", Ty::Message(125), Shape::List, false),
+            Field::new(13, "user", Ty::Message(126), Shape::Single, false),
             Field::new(
                 14,
                 "allocatedResourcesStatus",
                 Ty::Message(128),
                 Shape::List,
-                true,
+                false,
             ),
             Field::new(15, "stopSignal", Ty::String, Shape::Single, true),
         ],
@@ -1410,9 +1440,9 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 121: api.core.v1.ContainerState
     Message {
         fields: &[
-            Field::new(1, "waiting", Ty::Message(122), Shape::Single, true),
-            Field::new(2, "running", Ty::Message(123), Shape::Single, true),
-            Field::new(3, "terminated", Ty::Message(124), Shape::Single, true),
+            Field::new(1, "waiting", Ty::Message(122), Shape::Single, false),
+            Field::new(2, "running", Ty::Message(123), Shape::Single, false),
+            Field::new(3, "terminated", Ty::Message(124), Shape::Single, false),
         ],
     },
     // 122: api.core.v1.ContainerStateWaiting
@@ -1424,17 +1454,17 @@ pub(crate) static MESSAGES: &[Message] = &[
     },
     // 123: api.core.v1.ContainerStateRunning
     Message {
-        fields: &[Field::new(1, "startedAt", Ty::Time, Shape::Single, true)],
+        fields: &[Field::new(1, "startedAt", Ty::Time, Shape::Single, false)],
     },
     // 124: api.core.v1.ContainerStateTerminated
     Message {
         fields: &[
             Field::new(1, "exitCode", Ty::Int32, Shape::Single, false),
-            Field::new(2, "signal", Ty::Int32, Shape::Single, true),
+            Field::new(2, "signal", Ty::Int32, Shape::Single, false),
             Field::new(3, "reason", Ty::String, Shape::Single, true),
             Field::new(4, "message", Ty::String, Shape::Single, true),
-            Field::new(5, "startedAt", Ty::Time, Shape::Single, true),
-            Field::new(6, "finishedAt", Ty::Time, Shape::Single, true),
+            Field::new(5, "startedAt", Ty::Time, Shape::Single, false),
+            Field::new(6, "finishedAt", Ty::Time, Shape::Single, false),
             Field::new(7, "containerID", Ty::String, Shape::Single, true),
         ],
     },
@@ -1454,7 +1484,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "linux",
             Ty::Message(127),
             Shape::Single,
-            true,
+            false,
         )],
     },
     // 127: api.core.v1.LinuxContainerUser
@@ -1462,14 +1492,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "uid", Ty::Int64, Shape::Single, false),
             Field::new(2, "gid", Ty::Int64, Shape::Single, false),
-            Field::new(3, "supplementalGroups", Ty::Int64, Shape::List, true),
+            Field::new(3, "supplementalGroups", Ty::Int64, Shape::List, false),
         ],
     },
     // 128: api.core.v1.ResourceStatus
     Message {
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, false),
-            Field::new(2, "resources", Ty::Message(129), Shape::List, true),
+            Field::new(2, "resources", Ty::Message(129), Shape::List, false),
         ],
     },
     // 129: api.core.v1.ResourceHealth
@@ -1505,15 +1535,15 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(134), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(138), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(134), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(138), Shape::Single, false),
         ],
     },
     // 134: api.core.v1.ServiceSpec
     Message {
         fields: &[
-            Field::new(1, "ports", Ty::Message(135), Shape::List, true),
-            Field::new(2, "selector", Ty::String, Shape::Map, true),
+            Field::new(1, "ports", Ty::Message(135), Shape::List, false),
+            Field::new(2, "selector", Ty::String, Shape::Map, false),
             Field::new(3, "clusterIP", Ty::String, Shape::Single, true),
             Field::new(4, "type", Ty::String, Shape::Single, true),
             Field::new(5, "externalIPs", Ty::String, Shape::List, true),
@@ -1535,7 +1565,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "sessionAffinityConfig",
                 Ty::Message(136),
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(17, "ipFamilyPolicy", Ty::String, Shape::Single, true),
             Field::new(18, "clusterIPs", Ty::String, Shape::List, true),
@@ -1545,7 +1575,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "allocateLoadBalancerNodePorts",
                 Ty::Bool,
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(21, "loadBalancerClass", Ty::String, Shape::Single, true),
             Field::new(22, "internalTrafficPolicy", Ty::String, Shape::Single, true),
@@ -1558,7 +1588,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "name", Ty::String, Shape::Single, true),
             Field::new(2, "protocol", Ty::String, Shape::Single, true),
             Field::new(3, "port", Ty::Int32, Shape::Single, false),
-            Field::new(4, "targetPort", Ty::IntOrString, Shape::Single, true),
+            Field::new(4, "targetPort", Ty::IntOrString, Shape::Single, false),
             Field::new(5, "nodePort", Ty::Int32, Shape::Single, true),
             Field::new(6, "appProtocol", Ty::String, Shape::Single, true),
         ],
@@ -1570,7 +1600,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "clientIP",
             Ty::Message(137),
             Shape::Single,
-            true,
+            false,
         )],
     },
     // 137: api.core.v1.ClientIpConfig
@@ -1580,14 +1610,14 @@ pub(crate) static MESSAGES: &[Message] = &[
             "timeoutSeconds",
             Ty::Int32,
             Shape::Single,
-            true,
+            false,
         )],
     },
     // 138: api.core.v1.ServiceStatus
     Message {
         fields: &[
-            Field::new(1, "loadBalancer", Ty::Message(139), Shape::Single, true),
-            Field::new(2, "conditions", Ty::Message(142), Shape::List, true),
+            Field::new(1, "loadBalancer", Ty::Message(139), Shape::Single, false),
+            Field::new(2, "conditions", Ty::Message(142), Shape::List, false),
         ],
     },
     // 139: api.core.v1.LoadBalancerStatus
@@ -1597,7 +1627,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "ingress",
             Ty::Message(140),
             Shape::List,
-            true,
+            false,
         )],
     },
     // 140: api.core.v1.LoadBalancerIngress
@@ -1606,7 +1636,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "ip", Ty::String, Shape::Single, true),
             Field::new(2, "hostname", Ty::String, Shape::Single, true),
             Field::new(3, "ipMode", Ty::String, Shape::Single, true),
-            Field::new(4, "ports", Ty::Message(141), Shape::List, true),
+            Field::new(4, "ports", Ty::Message(141), Shape::List, false),
         ],
     },
     // 141: api.core.v1.PortStatus
@@ -1622,7 +1652,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
             Field::new(2, "status", Ty::String, Shape::Single, false),
-            Field::new(3, "observedGeneration", Ty::Int64, Shape::Single, true),
+            Field::new(3, "observedGeneration", Ty::Int64, Shape::Single, false),
             Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(5, "reason", Ty::String, Shape::Single, false),
             Field::new(6, "message", Ty::String, Shape::Single, false),
@@ -1632,22 +1662,22 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "subsets", Ty::Message(144), Shape::List, true),
+            Field::new(2, "subsets", Ty::Message(144), Shape::List, false),
         ],
     },
     // 144: api.core.v1.EndpointSubset
     Message {
         fields: &[
-            Field::new(1, "addresses", Ty::Message(145), Shape::List, true),
-            Field::new(2, "notReadyAddresses", Ty::Message(145), Shape::List, true),
-            Field::new(3, "ports", Ty::Message(147), Shape::List, true),
+            Field::new(1, "addresses", Ty::Message(145), Shape::List, false),
+            Field::new(2, "notReadyAddresses", Ty::Message(145), Shape::List, false),
+            Field::new(3, "ports", Ty::Message(147), Shape::List, false),
         ],
     },
     // 145: api.core.v1.EndpointAddress
     Message {
         fields: &[
             Field::new(1, "ip", Ty::String, Shape::Single, false),
-            Field::new(2, "targetRef", Ty::Message(146), Shape::Single, true),
+            Field::new(2, "targetRef", Ty::Message(146), Shape::Single, false),
             Field::new(3, "hostname", Ty::String, Shape::Single, true),
             Field::new(4, "nodeName", Ty::String, Shape::Single, true),
         ],
@@ -1677,33 +1707,33 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "data", Ty::String, Shape::Map, true),
-            Field::new(3, "binaryData", Ty::Bytes, Shape::Map, true),
-            Field::new(4, "immutable", Ty::Bool, Shape::Single, true),
+            Field::new(2, "data", Ty::String, Shape::Map, false),
+            Field::new(3, "binaryData", Ty::Bytes, Shape::Map, false),
+            Field::new(4, "immutable", Ty::Bool, Shape::Single, false),
         ],
     },
     // 149: api.core.v1.Secret
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "data", Ty::Bytes, Shape::Map, true),
+            Field::new(2, "data", Ty::Bytes, Shape::Map, false),
             Field::new(3, "type", Ty::String, Shape::Single, true),
-            Field::new(4, "stringData", Ty::String, Shape::Map, true),
-            Field::new(5, "immutable", Ty::Bool, Shape::Single, true),
+            Field::new(4, "stringData", Ty::String, Shape::Map, false),
+            Field::new(5, "immutable", Ty::Bool, Shape::Single, false),
         ],
     },
     // 150: api.core.v1.ServiceAccount
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "secrets", Ty::Message(146), Shape::List, true),
-            Field::new(3, "imagePullSecrets", Ty::Message(20), Shape::List, true),
+            Field::new(2, "secrets", Ty::Message(146), Shape::List, false),
+            Field::new(3, "imagePullSecrets", Ty::Message(20), Shape::List, false),
             Field::new(
                 4,
                 "automountServiceAccountToken",
                 Ty::Bool,
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
@@ -1711,8 +1741,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(152), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(156), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(152), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(156), Shape::Single, false),
         ],
     },
     // 152: api.core.v1.NodeSpec
@@ -1721,9 +1751,9 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "podCIDR", Ty::String, Shape::Single, true),
             Field::new(2, "externalID", Ty::String, Shape::Single, true),
             Field::new(3, "providerID", Ty::String, Shape::Single, true),
-            Field::new(4, "unschedulable", Ty::Bool, Shape::Single, true),
-            Field::new(5, "taints", Ty::Message(153), Shape::List, true),
-            Field::new(6, "configSource", Ty::Message(154), Shape::Single, true),
+            Field::new(4, "unschedulable", Ty::Bool, Shape::Single, false),
+            Field::new(5, "taints", Ty::Message(153), Shape::List, false),
+            Field::new(6, "configSource", Ty::Message(154), Shape::Single, false),
             Field::new(7, "podCIDRs", Ty::String, Shape::List, true),
         ],
     },
@@ -1733,7 +1763,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "key", Ty::String, Shape::Single, false),
             Field::new(2, "value", Ty::String, Shape::Single, true),
             Field::new(3, "effect", Ty::String, Shape::Single, false),
-            Field::new(4, "timeAdded", Ty::Time, Shape::Single, true),
+            Field::new(4, "timeAdded", Ty::Time, Shape::Single, false),
         ],
     },
     // 154: api.core.v1.NodeConfigSource
@@ -1743,7 +1773,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "configMap",
             Ty::Message(155),
             Shape::Single,
-            true,
+            false,
         )],
     },
     // 155: api.core.v1.ConfigMapNodeConfigSource
@@ -1759,19 +1789,19 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 156: api.core.v1.NodeStatus
     Message {
         fields: &[
-            Field::new(1, "capacity", Ty::Quantity, Shape::Map, true),
-            Field::new(2, "allocatable", Ty::Quantity, Shape::Map, true),
+            Field::new(1, "capacity", Ty::Quantity, Shape::Map, false),
+            Field::new(2, "allocatable", Ty::Quantity, Shape::Map, false),
             Field::new(3, "phase", Ty::String, Shape::Single, true),
-            Field::new(4, "conditions", Ty::Message(157), Shape::List, true),
-            Field::new(5, "addresses", Ty::Message(158), Shape::List, true),
-            Field::new(6, "daemonEndpoints", Ty::Message(159), Shape::Single, true),
-            Field::new(7, "nodeInfo", Ty::Message(161), Shape::Single, true),
-            Field::new(8, "images", Ty::Message(163), Shape::List, true),
+            Field::new(4, "conditions", Ty::Message(157), Shape::List, false),
+            Field::new(5, "addresses", Ty::Message(158), Shape::List, false),
+            Field::new(6, "daemonEndpoints", Ty::Message(159), Shape::Single, false),
+            Field::new(7, "nodeInfo", Ty::Message(161), Shape::Single, false),
+            Field::new(8, "images", Ty::Message(163), Shape::List, false),
             Field::new(9, "volumesInUse", Ty::String, Shape::List, true),
-            Field::new(10, "volumesAttached", Ty::Message(164), Shape::List, true),
-            Field::new(11, "config", Ty::Message(165), Shape::Single, true),
-            Field::new(12, "runtimeHandlers", Ty::Message(166), Shape::List, true),
-            Field::new(13, "features", Ty::Message(168), Shape::Single, true),
+            Field::new(10, "volumesAttached", Ty::Message(164), Shape::List, false),
+            Field::new(11, "config", Ty::Message(165), Shape::Single, false),
+            Field::new(12, "runtimeHandlers", Ty::Message(166), Shape::List, false),
+            Field::new(13, "features", Ty::Message(168), Shape::Single, false),
             Field::new(14, "declaredFeatures", Ty::String, Shape::List, true),
         ],
     },
@@ -1780,8 +1810,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
             Field::new(2, "status", Ty::String, Shape::Single, false),
-            Field::new(3, "lastHeartbeatTime", Ty::Time, Shape::Single, true),
-            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(3, "lastHeartbeatTime", Ty::Time, Shape::Single, false),
+            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(5, "reason", Ty::String, Shape::Single, true),
             Field::new(6, "message", Ty::String, Shape::Single, true),
         ],
@@ -1800,7 +1830,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "kubeletEndpoint",
             Ty::Message(160),
             Shape::Single,
-            true,
+            false,
         )],
     },
     // 160: api.core.v1.DaemonEndpoint
@@ -1826,7 +1856,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(8, "kubeProxyVersion", Ty::String, Shape::Single, false),
             Field::new(9, "operatingSystem", Ty::String, Shape::Single, false),
             Field::new(10, "architecture", Ty::String, Shape::Single, false),
-            Field::new(11, "swap", Ty::Message(162), Shape::Single, true),
+            Field::new(11, "swap", Ty::Message(162), Shape::Single, false),
         ],
     },
     // 162: api.core.v1.NodeSwapStatus
@@ -1837,7 +1867,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "names", Ty::String, Shape::List, true),
-            Field::new(2, "sizeBytes", Ty::Int64, Shape::Single, true),
+            Field::new(2, "sizeBytes", Ty::Int64, Shape::Single, false),
         ],
     },
     // 164: api.core.v1.AttachedVolume
@@ -1850,9 +1880,9 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 165: api.core.v1.NodeConfigStatus
     Message {
         fields: &[
-            Field::new(1, "assigned", Ty::Message(154), Shape::Single, true),
-            Field::new(2, "active", Ty::Message(154), Shape::Single, true),
-            Field::new(3, "lastKnownGood", Ty::Message(154), Shape::Single, true),
+            Field::new(1, "assigned", Ty::Message(154), Shape::Single, false),
+            Field::new(2, "active", Ty::Message(154), Shape::Single, false),
+            Field::new(3, "lastKnownGood", Ty::Message(154), Shape::Single, false),
             Field::new(4, "error", Ty::String, Shape::Single, true),
         ],
     },
@@ -1860,14 +1890,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, true),
-            Field::new(2, "features", Ty::Message(167), Shape::Single, true),
+            Field::new(2, "features", Ty::Message(167), Shape::Single, false),
         ],
     },
     // 167: api.core.v1.NodeRuntimeHandlerFeatures
     Message {
         fields: &[
-            Field::new(1, "recursiveReadOnlyMounts", Ty::Bool, Shape::Single, true),
-            Field::new(2, "userNamespaces", Ty::Bool, Shape::Single, true),
+            Field::new(1, "recursiveReadOnlyMounts", Ty::Bool, Shape::Single, false),
+            Field::new(2, "userNamespaces", Ty::Bool, Shape::Single, false),
         ],
     },
     // 168: api.core.v1.NodeFeatures
@@ -1877,7 +1907,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "supplementalGroupsPolicy",
             Ty::Bool,
             Shape::Single,
-            true,
+            false,
         )],
     },
     // 169: api.core.v1.Event
@@ -1887,15 +1917,15 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(2, "involvedObject", Ty::Message(146), Shape::Single, false),
             Field::new(3, "reason", Ty::String, Shape::Single, true),
             Field::new(4, "message", Ty::String, Shape::Single, true),
-            Field::new(5, "source", Ty::Message(170), Shape::Single, true),
-            Field::new(6, "firstTimestamp", Ty::Time, Shape::Single, true),
-            Field::new(7, "lastTimestamp", Ty::Time, Shape::Single, true),
-            Field::new(8, "count", Ty::Int32, Shape::Single, true),
+            Field::new(5, "source", Ty::Message(170), Shape::Single, false),
+            Field::new(6, "firstTimestamp", Ty::Time, Shape::Single, false),
+            Field::new(7, "lastTimestamp", Ty::Time, Shape::Single, false),
+            Field::new(8, "count", Ty::Int32, Shape::Single, false),
             Field::new(9, "type", Ty::String, Shape::Single, true),
-            Field::new(10, "eventTime", Ty::MicroTime, Shape::Single, true),
-            Field::new(11, "series", Ty::Message(171), Shape::Single, true),
+            Field::new(10, "eventTime", Ty::MicroTime, Shape::Single, false),
+            Field::new(11, "series", Ty::Message(171), Shape::Single, false),
             Field::new(12, "action", Ty::String, Shape::Single, true),
-            Field::new(13, "related", Ty::Message(146), Shape::Single, true),
+            Field::new(13, "related", Ty::Message(146), Shape::Single, false),
             Field::new(14, "reportingComponent", Ty::String, Shape::Single, true),
             Field::new(15, "reportingInstance", Ty::String, Shape::Single, true),
         ],
@@ -1910,25 +1940,25 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 171: api.core.v1.EventSeries
     Message {
         fields: &[
-            Field::new(1, "count", Ty::Int32, Shape::Single, true),
-            Field::new(2, "lastObservedTime", Ty::MicroTime, Shape::Single, true),
+            Field::new(1, "count", Ty::Int32, Shape::Single, false),
+            Field::new(2, "lastObservedTime", Ty::MicroTime, Shape::Single, false),
         ],
     },
     // 172: api.core.v1.PersistentVolume
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(173), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(188), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(173), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(188), Shape::Single, false),
         ],
     },
     // 173: api.core.v1.PersistentVolumeSpec
     Message {
         fields: &[
-            Field::new(1, "capacity", Ty::Quantity, Shape::Map, true),
-            Field::new(2, "", Ty::Message(174), Shape::Inline, true),
+            Field::new(1, "capacity", Ty::Quantity, Shape::Map, false),
+            Field::new(2, "", Ty::Message(174), Shape::Inline, false),
             Field::new(3, "accessModes", Ty::String, Shape::List, true),
-            Field::new(4, "claimRef", Ty::Message(146), Shape::Single, true),
+            Field::new(4, "claimRef", Ty::Message(146), Shape::Single, false),
             Field::new(
                 5,
                 "persistentVolumeReclaimPolicy",
@@ -1939,7 +1969,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(6, "storageClassName", Ty::String, Shape::Single, true),
             Field::new(7, "mountOptions", Ty::String, Shape::List, true),
             Field::new(8, "volumeMode", Ty::String, Shape::Single, true),
-            Field::new(9, "nodeAffinity", Ty::Message(187), Shape::Single, true),
+            Field::new(9, "nodeAffinity", Ty::Message(187), Shape::Single, false),
             Field::new(
                 10,
                 "volumeAttributesClassName",
@@ -1952,40 +1982,46 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 174: api.core.v1.PersistentVolumeSource
     Message {
         fields: &[
-            Field::new(1, "gcePersistentDisk", Ty::Message(13), Shape::Single, true),
+            Field::new(
+                1,
+                "gcePersistentDisk",
+                Ty::Message(13),
+                Shape::Single,
+                false,
+            ),
             Field::new(
                 2,
                 "awsElasticBlockStore",
                 Ty::Message(14),
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(3, "hostPath", Ty::Message(11), Shape::Single, true),
-            Field::new(4, "glusterfs", Ty::Message(175), Shape::Single, true),
-            Field::new(5, "nfs", Ty::Message(18), Shape::Single, true),
-            Field::new(6, "rbd", Ty::Message(176), Shape::Single, true),
-            Field::new(7, "iscsi", Ty::Message(178), Shape::Single, true),
-            Field::new(8, "cinder", Ty::Message(179), Shape::Single, true),
-            Field::new(9, "cephfs", Ty::Message(180), Shape::Single, true),
-            Field::new(10, "fc", Ty::Message(32), Shape::Single, true),
-            Field::new(11, "flocker", Ty::Message(27), Shape::Single, true),
-            Field::new(12, "flexVolume", Ty::Message(181), Shape::Single, true),
-            Field::new(13, "azureFile", Ty::Message(182), Shape::Single, true),
-            Field::new(14, "vsphereVolume", Ty::Message(35), Shape::Single, true),
-            Field::new(15, "quobyte", Ty::Message(36), Shape::Single, true),
-            Field::new(16, "azureDisk", Ty::Message(37), Shape::Single, true),
+            Field::new(3, "hostPath", Ty::Message(11), Shape::Single, false),
+            Field::new(4, "glusterfs", Ty::Message(175), Shape::Single, false),
+            Field::new(5, "nfs", Ty::Message(18), Shape::Single, false),
+            Field::new(6, "rbd", Ty::Message(176), Shape::Single, false),
+            Field::new(7, "iscsi", Ty::Message(178), Shape::Single, false),
+            Field::new(8, "cinder", Ty::Message(179), Shape::Single, false),
+            Field::new(9, "cephfs", Ty::Message(180), Shape::Single, false),
+            Field::new(10, "fc", Ty::Message(32), Shape::Single, false),
+            Field::new(11, "flocker", Ty::Message(27), Shape::Single, false),
+            Field::new(12, "flexVolume", Ty::Message(181), Shape::Single, false),
+            Field::new(13, "azureFile", Ty::Message(182), Shape::Single, false),
+            Field::new(14, "vsphereVolume", Ty::Message(35), Shape::Single, false),
+            Field::new(15, "quobyte", Ty::Message(36), Shape::Single, false),
+            Field::new(16, "azureDisk", Ty::Message(37), Shape::Single, false),
             Field::new(
                 17,
                 "photonPersistentDisk",
                 Ty::Message(38),
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(18, "portworxVolume", Ty::Message(49), Shape::Single, true),
-            Field::new(19, "scaleIO", Ty::Message(183), Shape::Single, true),
-            Field::new(20, "local", Ty::Message(184), Shape::Single, true),
-            Field::new(21, "storageos", Ty::Message(185), Shape::Single, true),
-            Field::new(22, "csi", Ty::Message(186), Shape::Single, true),
+            Field::new(18, "portworxVolume", Ty::Message(49), Shape::Single, false),
+            Field::new(19, "scaleIO", Ty::Message(183), Shape::Single, false),
+            Field::new(20, "local", Ty::Message(184), Shape::Single, false),
+            Field::new(21, "storageos", Ty::Message(185), Shape::Single, false),
+            Field::new(22, "csi", Ty::Message(186), Shape::Single, false),
         ],
     },
     // 175: api.core.v1.GlusterfsPersistentVolumeSource
@@ -1993,7 +2029,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "endpoints", Ty::String, Shape::Single, false),
             Field::new(2, "path", Ty::String, Shape::Single, false),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
             Field::new(4, "endpointsNamespace", Ty::String, Shape::Single, true),
         ],
     },
@@ -2006,8 +2042,8 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(4, "pool", Ty::String, Shape::Single, true),
             Field::new(5, "user", Ty::String, Shape::Single, true),
             Field::new(6, "keyring", Ty::String, Shape::Single, true),
-            Field::new(7, "secretRef", Ty::Message(177), Shape::Single, true),
-            Field::new(8, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(7, "secretRef", Ty::Message(177), Shape::Single, false),
+            Field::new(8, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 177: api.core.v1.SecretReference
@@ -2025,11 +2061,11 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(3, "lun", Ty::Int32, Shape::Single, false),
             Field::new(4, "iscsiInterface", Ty::String, Shape::Single, true),
             Field::new(5, "fsType", Ty::String, Shape::Single, true),
-            Field::new(6, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(6, "readOnly", Ty::Bool, Shape::Single, false),
             Field::new(7, "portals", Ty::String, Shape::List, true),
-            Field::new(8, "chapAuthDiscovery", Ty::Bool, Shape::Single, true),
-            Field::new(10, "secretRef", Ty::Message(177), Shape::Single, true),
-            Field::new(11, "chapAuthSession", Ty::Bool, Shape::Single, true),
+            Field::new(8, "chapAuthDiscovery", Ty::Bool, Shape::Single, false),
+            Field::new(10, "secretRef", Ty::Message(177), Shape::Single, false),
+            Field::new(11, "chapAuthSession", Ty::Bool, Shape::Single, false),
             Field::new(12, "initiatorName", Ty::String, Shape::Single, true),
         ],
     },
@@ -2038,8 +2074,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "volumeID", Ty::String, Shape::Single, false),
             Field::new(2, "fsType", Ty::String, Shape::Single, true),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
-            Field::new(4, "secretRef", Ty::Message(177), Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
+            Field::new(4, "secretRef", Ty::Message(177), Shape::Single, false),
         ],
     },
     // 180: api.core.v1.CephFsPersistentVolumeSource
@@ -2049,8 +2085,8 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(2, "path", Ty::String, Shape::Single, true),
             Field::new(3, "user", Ty::String, Shape::Single, true),
             Field::new(4, "secretFile", Ty::String, Shape::Single, true),
-            Field::new(5, "secretRef", Ty::Message(177), Shape::Single, true),
-            Field::new(6, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(5, "secretRef", Ty::Message(177), Shape::Single, false),
+            Field::new(6, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 181: api.core.v1.FlexPersistentVolumeSource
@@ -2058,9 +2094,9 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "driver", Ty::String, Shape::Single, false),
             Field::new(2, "fsType", Ty::String, Shape::Single, true),
-            Field::new(3, "secretRef", Ty::Message(177), Shape::Single, true),
-            Field::new(4, "readOnly", Ty::Bool, Shape::Single, true),
-            Field::new(5, "options", Ty::String, Shape::Map, true),
+            Field::new(3, "secretRef", Ty::Message(177), Shape::Single, false),
+            Field::new(4, "readOnly", Ty::Bool, Shape::Single, false),
+            Field::new(5, "options", Ty::String, Shape::Map, false),
         ],
     },
     // 182: api.core.v1.AzureFilePersistentVolumeSource
@@ -2068,7 +2104,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "secretName", Ty::String, Shape::Single, false),
             Field::new(2, "shareName", Ty::String, Shape::Single, false),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
             Field::new(4, "secretNamespace", Ty::String, Shape::Single, true),
         ],
     },
@@ -2078,13 +2114,13 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "gateway", Ty::String, Shape::Single, false),
             Field::new(2, "system", Ty::String, Shape::Single, false),
             Field::new(3, "secretRef", Ty::Message(177), Shape::Single, false),
-            Field::new(4, "sslEnabled", Ty::Bool, Shape::Single, true),
+            Field::new(4, "sslEnabled", Ty::Bool, Shape::Single, false),
             Field::new(5, "protectionDomain", Ty::String, Shape::Single, true),
             Field::new(6, "storagePool", Ty::String, Shape::Single, true),
             Field::new(7, "storageMode", Ty::String, Shape::Single, true),
             Field::new(8, "volumeName", Ty::String, Shape::Single, true),
             Field::new(9, "fsType", Ty::String, Shape::Single, true),
-            Field::new(10, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(10, "readOnly", Ty::Bool, Shape::Single, false),
         ],
     },
     // 184: api.core.v1.LocalVolumeSource
@@ -2100,8 +2136,8 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "volumeName", Ty::String, Shape::Single, true),
             Field::new(2, "volumeNamespace", Ty::String, Shape::Single, true),
             Field::new(3, "fsType", Ty::String, Shape::Single, true),
-            Field::new(4, "readOnly", Ty::Bool, Shape::Single, true),
-            Field::new(5, "secretRef", Ty::Message(146), Shape::Single, true),
+            Field::new(4, "readOnly", Ty::Bool, Shape::Single, false),
+            Field::new(5, "secretRef", Ty::Message(146), Shape::Single, false),
         ],
     },
     // 186: api.core.v1.CSIPersistentVolumeSource
@@ -2109,43 +2145,43 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "driver", Ty::String, Shape::Single, false),
             Field::new(2, "volumeHandle", Ty::String, Shape::Single, false),
-            Field::new(3, "readOnly", Ty::Bool, Shape::Single, true),
+            Field::new(3, "readOnly", Ty::Bool, Shape::Single, false),
             Field::new(4, "fsType", Ty::String, Shape::Single, true),
-            Field::new(5, "volumeAttributes", Ty::String, Shape::Map, true),
+            Field::new(5, "volumeAttributes", Ty::String, Shape::Map, false),
             Field::new(
                 6,
                 "controllerPublishSecretRef",
                 Ty::Message(177),
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(
                 7,
                 "nodeStageSecretRef",
                 Ty::Message(177),
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(
                 8,
                 "nodePublishSecretRef",
                 Ty::Message(177),
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(
                 9,
                 "controllerExpandSecretRef",
                 Ty::Message(177),
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(
                 10,
                 "nodeExpandSecretRef",
                 Ty::Message(177),
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
@@ -2156,7 +2192,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "required",
             Ty::Message(99),
             Shape::Single,
-            true,
+            false,
         )],
     },
     // 188: api.core.v1.PersistentVolumeStatus
@@ -2165,15 +2201,15 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "phase", Ty::String, Shape::Single, true),
             Field::new(2, "message", Ty::String, Shape::Single, true),
             Field::new(3, "reason", Ty::String, Shape::Single, true),
-            Field::new(4, "lastPhaseTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(4, "lastPhaseTransitionTime", Ty::Time, Shape::Single, false),
         ],
     },
     // 189: api.core.v1.PersistentVolumeClaim
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(55), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(190), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(55), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(190), Shape::Single, false),
         ],
     },
     // 190: api.core.v1.PersistentVolumeClaimStatus
@@ -2181,10 +2217,16 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "phase", Ty::String, Shape::Single, true),
             Field::new(2, "accessModes", Ty::String, Shape::List, true),
-            Field::new(3, "capacity", Ty::Quantity, Shape::Map, true),
-            Field::new(4, "conditions", Ty::Message(191), Shape::List, true),
-            Field::new(5, "allocatedResources", Ty::Quantity, Shape::Map, true),
-            Field::new(7, "allocatedResourceStatuses", Ty::String, Shape::Map, true),
+            Field::new(3, "capacity", Ty::Quantity, Shape::Map, false),
+            Field::new(4, "conditions", Ty::Message(191), Shape::List, false),
+            Field::new(5, "allocatedResources", Ty::Quantity, Shape::Map, false),
+            Field::new(
+                7,
+                "allocatedResourceStatuses",
+                Ty::String,
+                Shape::Map,
+                false,
+            ),
             Field::new(
                 8,
                 "currentVolumeAttributesClassName",
@@ -2197,7 +2239,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "modifyVolumeStatus",
                 Ty::Message(192),
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
@@ -2206,8 +2248,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
             Field::new(2, "status", Ty::String, Shape::Single, false),
-            Field::new(3, "lastProbeTime", Ty::Time, Shape::Single, true),
-            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(3, "lastProbeTime", Ty::Time, Shape::Single, false),
+            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(5, "reason", Ty::String, Shape::Single, true),
             Field::new(6, "message", Ty::String, Shape::Single, true),
         ],
@@ -2229,24 +2271,24 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(194), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(196), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(194), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(196), Shape::Single, false),
         ],
     },
     // 194: api.core.v1.ReplicationControllerSpec
     Message {
         fields: &[
-            Field::new(1, "replicas", Ty::Int32, Shape::Single, true),
-            Field::new(2, "selector", Ty::String, Shape::Map, true),
-            Field::new(3, "template", Ty::Message(195), Shape::Single, true),
+            Field::new(1, "replicas", Ty::Int32, Shape::Single, false),
+            Field::new(2, "selector", Ty::String, Shape::Map, false),
+            Field::new(3, "template", Ty::Message(195), Shape::Single, false),
             Field::new(4, "minReadySeconds", Ty::Int32, Shape::Single, true),
         ],
     },
     // 195: api.core.v1.PodTemplateSpec
     Message {
         fields: &[
-            Field::new(1, "metadata", Ty::Message(1), Shape::Single, true),
-            Field::new(2, "spec", Ty::Message(8), Shape::Single, true),
+            Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
+            Field::new(2, "spec", Ty::Message(8), Shape::Single, false),
         ],
     },
     // 196: api.core.v1.ReplicationControllerStatus
@@ -2257,7 +2299,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(3, "observedGeneration", Ty::Int64, Shape::Single, true),
             Field::new(4, "readyReplicas", Ty::Int32, Shape::Single, true),
             Field::new(5, "availableReplicas", Ty::Int32, Shape::Single, true),
-            Field::new(6, "conditions", Ty::Message(197), Shape::List, true),
+            Field::new(6, "conditions", Ty::Message(197), Shape::List, false),
         ],
     },
     // 197: api.core.v1.ReplicationControllerCondition
@@ -2265,7 +2307,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
             Field::new(2, "status", Ty::String, Shape::Single, false),
-            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(4, "reason", Ty::String, Shape::Single, true),
             Field::new(5, "message", Ty::String, Shape::Single, true),
         ],
@@ -2274,16 +2316,16 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(199), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(202), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(199), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(202), Shape::Single, false),
         ],
     },
     // 199: api.core.v1.ResourceQuotaSpec
     Message {
         fields: &[
-            Field::new(1, "hard", Ty::Quantity, Shape::Map, true),
+            Field::new(1, "hard", Ty::Quantity, Shape::Map, false),
             Field::new(2, "scopes", Ty::String, Shape::List, true),
-            Field::new(3, "scopeSelector", Ty::Message(200), Shape::Single, true),
+            Field::new(3, "scopeSelector", Ty::Message(200), Shape::Single, false),
         ],
     },
     // 200: api.core.v1.ScopeSelector
@@ -2293,7 +2335,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "matchExpressions",
             Ty::Message(201),
             Shape::List,
-            true,
+            false,
         )],
     },
     // 201: api.core.v1.ScopedResourceSelectorRequirement
@@ -2307,15 +2349,15 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 202: api.core.v1.ResourceQuotaStatus
     Message {
         fields: &[
-            Field::new(1, "hard", Ty::Quantity, Shape::Map, true),
-            Field::new(2, "used", Ty::Quantity, Shape::Map, true),
+            Field::new(1, "hard", Ty::Quantity, Shape::Map, false),
+            Field::new(2, "used", Ty::Quantity, Shape::Map, false),
         ],
     },
     // 203: api.core.v1.LimitRange
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(204), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(204), Shape::Single, false),
         ],
     },
     // 204: api.core.v1.LimitRangeSpec
@@ -2332,18 +2374,18 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
-            Field::new(2, "max", Ty::Quantity, Shape::Map, true),
-            Field::new(3, "min", Ty::Quantity, Shape::Map, true),
-            Field::new(4, "default", Ty::Quantity, Shape::Map, true),
-            Field::new(5, "defaultRequest", Ty::Quantity, Shape::Map, true),
-            Field::new(6, "maxLimitRequestRatio", Ty::Quantity, Shape::Map, true),
+            Field::new(2, "max", Ty::Quantity, Shape::Map, false),
+            Field::new(3, "min", Ty::Quantity, Shape::Map, false),
+            Field::new(4, "default", Ty::Quantity, Shape::Map, false),
+            Field::new(5, "defaultRequest", Ty::Quantity, Shape::Map, false),
+            Field::new(6, "maxLimitRequestRatio", Ty::Quantity, Shape::Map, false),
         ],
     },
     // 206: api.core.v1.PodTemplate
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "template", Ty::Message(195), Shape::Single, true),
+            Field::new(2, "template", Ty::Message(195), Shape::Single, false),
         ],
     },
     // 207: api.apps.v1.Deployment
@@ -2351,34 +2393,40 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "spec", Ty::Message(208), Shape::Single, false),
-            Field::new(3, "status", Ty::Message(211), Shape::Single, true),
+            Field::new(3, "status", Ty::Message(211), Shape::Single, false),
         ],
     },
     // 208: api.apps.v1.DeploymentSpec
     Message {
         fields: &[
-            Field::new(1, "replicas", Ty::Int32, Shape::Single, true),
+            Field::new(1, "replicas", Ty::Int32, Shape::Single, false),
             Field::new(2, "selector", Ty::Message(46), Shape::Single, false),
             Field::new(3, "template", Ty::Message(195), Shape::Single, false),
-            Field::new(4, "strategy", Ty::Message(209), Shape::Single, true),
+            Field::new(4, "strategy", Ty::Message(209), Shape::Single, false),
             Field::new(5, "minReadySeconds", Ty::Int32, Shape::Single, true),
-            Field::new(6, "revisionHistoryLimit", Ty::Int32, Shape::Single, true),
+            Field::new(6, "revisionHistoryLimit", Ty::Int32, Shape::Single, false),
             Field::new(7, "paused", Ty::Bool, Shape::Single, true),
-            Field::new(9, "progressDeadlineSeconds", Ty::Int32, Shape::Single, true),
+            Field::new(
+                9,
+                "progressDeadlineSeconds",
+                Ty::Int32,
+                Shape::Single,
+                false,
+            ),
         ],
     },
     // 209: api.apps.v1.DeploymentStrategy
     Message {
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, true),
-            Field::new(2, "rollingUpdate", Ty::Message(210), Shape::Single, true),
+            Field::new(2, "rollingUpdate", Ty::Message(210), Shape::Single, false),
         ],
     },
     // 210: api.apps.v1.RollingUpdateDeployment
     Message {
         fields: &[
-            Field::new(1, "maxUnavailable", Ty::IntOrString, Shape::Single, true),
-            Field::new(2, "maxSurge", Ty::IntOrString, Shape::Single, true),
+            Field::new(1, "maxUnavailable", Ty::IntOrString, Shape::Single, false),
+            Field::new(2, "maxSurge", Ty::IntOrString, Shape::Single, false),
         ],
     },
     // 211: api.apps.v1.DeploymentStatus
@@ -2389,7 +2437,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(3, "updatedReplicas", Ty::Int32, Shape::Single, true),
             Field::new(4, "availableReplicas", Ty::Int32, Shape::Single, true),
             Field::new(5, "unavailableReplicas", Ty::Int32, Shape::Single, true),
-            Field::new(6, "conditions", Ty::Message(212), Shape::List, true),
+            Field::new(6, "conditions", Ty::Message(212), Shape::List, false),
             Field::new(7, "readyReplicas", Ty::Int32, Shape::Single, true),
             Field::new(8, "collisionCount", Ty::Int32, Shape::Single, true),
             Field::new(9, "terminatingReplicas", Ty::Int32, Shape::Single, true),
@@ -2402,8 +2450,8 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(2, "status", Ty::String, Shape::Single, true),
             Field::new(4, "reason", Ty::String, Shape::Single, true),
             Field::new(5, "message", Ty::String, Shape::Single, true),
-            Field::new(6, "lastUpdateTime", Ty::Time, Shape::Single, true),
-            Field::new(7, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(6, "lastUpdateTime", Ty::Time, Shape::Single, false),
+            Field::new(7, "lastTransitionTime", Ty::Time, Shape::Single, false),
         ],
     },
     // 213: api.apps.v1.ReplicaSet
@@ -2411,15 +2459,15 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "spec", Ty::Message(214), Shape::Single, false),
-            Field::new(3, "status", Ty::Message(215), Shape::Single, true),
+            Field::new(3, "status", Ty::Message(215), Shape::Single, false),
         ],
     },
     // 214: api.apps.v1.ReplicaSetSpec
     Message {
         fields: &[
-            Field::new(1, "replicas", Ty::Int32, Shape::Single, true),
+            Field::new(1, "replicas", Ty::Int32, Shape::Single, false),
             Field::new(2, "selector", Ty::Message(46), Shape::Single, false),
-            Field::new(3, "template", Ty::Message(195), Shape::Single, true),
+            Field::new(3, "template", Ty::Message(195), Shape::Single, false),
             Field::new(4, "minReadySeconds", Ty::Int32, Shape::Single, true),
         ],
     },
@@ -2431,7 +2479,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(3, "observedGeneration", Ty::Int64, Shape::Single, true),
             Field::new(4, "readyReplicas", Ty::Int32, Shape::Single, true),
             Field::new(5, "availableReplicas", Ty::Int32, Shape::Single, true),
-            Field::new(6, "conditions", Ty::Message(216), Shape::List, true),
+            Field::new(6, "conditions", Ty::Message(216), Shape::List, false),
             Field::new(7, "terminatingReplicas", Ty::Int32, Shape::Single, true),
         ],
     },
@@ -2440,7 +2488,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, true),
             Field::new(2, "status", Ty::String, Shape::Single, true),
-            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(4, "reason", Ty::String, Shape::Single, true),
             Field::new(5, "message", Ty::String, Shape::Single, true),
         ],
@@ -2450,13 +2498,13 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "spec", Ty::Message(218), Shape::Single, false),
-            Field::new(3, "status", Ty::Message(223), Shape::Single, true),
+            Field::new(3, "status", Ty::Message(223), Shape::Single, false),
         ],
     },
     // 218: api.apps.v1.StatefulSetSpec
     Message {
         fields: &[
-            Field::new(1, "replicas", Ty::Int32, Shape::Single, true),
+            Field::new(1, "replicas", Ty::Int32, Shape::Single, false),
             Field::new(2, "selector", Ty::Message(46), Shape::Single, false),
             Field::new(3, "template", Ty::Message(195), Shape::Single, false),
             Field::new(
@@ -2464,35 +2512,35 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "volumeClaimTemplates",
                 Ty::Message(189),
                 Shape::List,
-                true,
+                false,
             ),
             Field::new(5, "serviceName", Ty::String, Shape::Single, true),
             Field::new(6, "podManagementPolicy", Ty::String, Shape::Single, true),
-            Field::new(7, "updateStrategy", Ty::Message(219), Shape::Single, true),
-            Field::new(8, "revisionHistoryLimit", Ty::Int32, Shape::Single, true),
+            Field::new(7, "updateStrategy", Ty::Message(219), Shape::Single, false),
+            Field::new(8, "revisionHistoryLimit", Ty::Int32, Shape::Single, false),
             Field::new(9, "minReadySeconds", Ty::Int32, Shape::Single, true),
             Field::new(
                 10,
                 "persistentVolumeClaimRetentionPolicy",
                 Ty::Message(221),
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(11, "ordinals", Ty::Message(222), Shape::Single, true),
+            Field::new(11, "ordinals", Ty::Message(222), Shape::Single, false),
         ],
     },
     // 219: api.apps.v1.StatefulSetUpdateStrategy
     Message {
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, true),
-            Field::new(2, "rollingUpdate", Ty::Message(220), Shape::Single, true),
+            Field::new(2, "rollingUpdate", Ty::Message(220), Shape::Single, false),
         ],
     },
     // 220: api.apps.v1.RollingUpdateStatefulSetStrategy
     Message {
         fields: &[
-            Field::new(1, "partition", Ty::Int32, Shape::Single, true),
-            Field::new(2, "maxUnavailable", Ty::IntOrString, Shape::Single, true),
+            Field::new(1, "partition", Ty::Int32, Shape::Single, false),
+            Field::new(2, "maxUnavailable", Ty::IntOrString, Shape::Single, false),
         ],
     },
     // 221: api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy
@@ -2504,7 +2552,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     },
     // 222: api.apps.v1.StatefulSetOrdinals
     Message {
-        fields: &[Field::new(1, "start", Ty::Int32, Shape::Single, true)],
+        fields: &[Field::new(1, "start", Ty::Int32, Shape::Single, false)],
     },
     // 223: api.apps.v1.StatefulSetStatus
     Message {
@@ -2517,7 +2565,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(6, "currentRevision", Ty::String, Shape::Single, true),
             Field::new(7, "updateRevision", Ty::String, Shape::Single, true),
             Field::new(9, "collisionCount", Ty::Int32, Shape::Single, true),
-            Field::new(10, "conditions", Ty::Message(224), Shape::List, true),
+            Field::new(10, "conditions", Ty::Message(224), Shape::List, false),
             Field::new(11, "availableReplicas", Ty::Int32, Shape::Single, true),
         ],
     },
@@ -2526,7 +2574,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, true),
             Field::new(2, "status", Ty::String, Shape::Single, true),
-            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(4, "reason", Ty::String, Shape::Single, true),
             Field::new(5, "message", Ty::String, Shape::Single, true),
         ],
@@ -2536,7 +2584,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "spec", Ty::Message(226), Shape::Single, false),
-            Field::new(3, "status", Ty::Message(229), Shape::Single, true),
+            Field::new(3, "status", Ty::Message(229), Shape::Single, false),
         ],
     },
     // 226: api.apps.v1.DaemonSetSpec
@@ -2544,23 +2592,23 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "selector", Ty::Message(46), Shape::Single, false),
             Field::new(2, "template", Ty::Message(195), Shape::Single, false),
-            Field::new(3, "updateStrategy", Ty::Message(227), Shape::Single, true),
+            Field::new(3, "updateStrategy", Ty::Message(227), Shape::Single, false),
             Field::new(4, "minReadySeconds", Ty::Int32, Shape::Single, true),
-            Field::new(6, "revisionHistoryLimit", Ty::Int32, Shape::Single, true),
+            Field::new(6, "revisionHistoryLimit", Ty::Int32, Shape::Single, false),
         ],
     },
     // 227: api.apps.v1.DaemonSetUpdateStrategy
     Message {
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, true),
-            Field::new(2, "rollingUpdate", Ty::Message(228), Shape::Single, true),
+            Field::new(2, "rollingUpdate", Ty::Message(228), Shape::Single, false),
         ],
     },
     // 228: api.apps.v1.RollingUpdateDaemonSet
     Message {
         fields: &[
-            Field::new(1, "maxUnavailable", Ty::IntOrString, Shape::Single, true),
-            Field::new(2, "maxSurge", Ty::IntOrString, Shape::Single, true),
+            Field::new(1, "maxUnavailable", Ty::IntOrString, Shape::Single, false),
+            Field::new(2, "maxSurge", Ty::IntOrString, Shape::Single, false),
         ],
     },
     // 229: api.apps.v1.DaemonSetStatus
@@ -2575,7 +2623,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(7, "numberAvailable", Ty::Int32, Shape::Single, true),
             Field::new(8, "numberUnavailable", Ty::Int32, Shape::Single, true),
             Field::new(9, "collisionCount", Ty::Int32, Shape::Single, true),
-            Field::new(10, "conditions", Ty::Message(230), Shape::List, true),
+            Field::new(10, "conditions", Ty::Message(230), Shape::List, false),
         ],
     },
     // 230: api.apps.v1.DaemonSetCondition
@@ -2583,7 +2631,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, true),
             Field::new(2, "status", Ty::String, Shape::Single, true),
-            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(4, "reason", Ty::String, Shape::Single, true),
             Field::new(5, "message", Ty::String, Shape::Single, true),
         ],
@@ -2593,21 +2641,21 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "data", Ty::RawExtension, Shape::Single, false),
-            Field::new(3, "revision", Ty::Int64, Shape::Single, true),
+            Field::new(3, "revision", Ty::Int64, Shape::Single, false),
         ],
     },
     // 232: api.events.v1.Event
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "eventTime", Ty::MicroTime, Shape::Single, true),
-            Field::new(3, "series", Ty::Message(233), Shape::Single, true),
+            Field::new(2, "eventTime", Ty::MicroTime, Shape::Single, false),
+            Field::new(3, "series", Ty::Message(233), Shape::Single, false),
             Field::new(4, "reportingController", Ty::String, Shape::Single, true),
             Field::new(5, "reportingInstance", Ty::String, Shape::Single, true),
             Field::new(6, "action", Ty::String, Shape::Single, true),
             Field::new(7, "reason", Ty::String, Shape::Single, true),
-            Field::new(8, "regarding", Ty::Message(146), Shape::Single, true),
-            Field::new(9, "related", Ty::Message(146), Shape::Single, true),
+            Field::new(8, "regarding", Ty::Message(146), Shape::Single, false),
+            Field::new(9, "related", Ty::Message(146), Shape::Single, false),
             Field::new(10, "note", Ty::String, Shape::Single, true),
             Field::new(11, "type", Ty::String, Shape::Single, true),
             Field::new(
@@ -2615,17 +2663,23 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "deprecatedSource",
                 Ty::Message(170),
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(
                 13,
                 "deprecatedFirstTimestamp",
                 Ty::Time,
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(14, "deprecatedLastTimestamp", Ty::Time, Shape::Single, true),
-            Field::new(15, "deprecatedCount", Ty::Int32, Shape::Single, true),
+            Field::new(
+                14,
+                "deprecatedLastTimestamp",
+                Ty::Time,
+                Shape::Single,
+                false,
+            ),
+            Field::new(15, "deprecatedCount", Ty::Int32, Shape::Single, false),
         ],
     },
     // 233: api.events.v1.EventSeries
@@ -2640,17 +2694,17 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "spec", Ty::Message(235), Shape::Single, false),
-            Field::new(3, "status", Ty::Message(248), Shape::Single, true),
+            Field::new(3, "status", Ty::Message(248), Shape::Single, false),
         ],
     },
     // 235: api.autoscaling.v2.HorizontalPodAutoscalerSpec
     Message {
         fields: &[
             Field::new(1, "scaleTargetRef", Ty::Message(236), Shape::Single, false),
-            Field::new(2, "minReplicas", Ty::Int32, Shape::Single, true),
+            Field::new(2, "minReplicas", Ty::Int32, Shape::Single, false),
             Field::new(3, "maxReplicas", Ty::Int32, Shape::Single, false),
-            Field::new(4, "metrics", Ty::Message(237), Shape::List, true),
-            Field::new(5, "behavior", Ty::Message(245), Shape::Single, true),
+            Field::new(4, "metrics", Ty::Message(237), Shape::List, false),
+            Field::new(5, "behavior", Ty::Message(245), Shape::Single, false),
         ],
     },
     // 236: api.autoscaling.v2.CrossVersionObjectReference
@@ -2665,16 +2719,16 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
-            Field::new(2, "object", Ty::Message(238), Shape::Single, true),
-            Field::new(3, "pods", Ty::Message(241), Shape::Single, true),
-            Field::new(4, "resource", Ty::Message(242), Shape::Single, true),
-            Field::new(5, "external", Ty::Message(244), Shape::Single, true),
+            Field::new(2, "object", Ty::Message(238), Shape::Single, false),
+            Field::new(3, "pods", Ty::Message(241), Shape::Single, false),
+            Field::new(4, "resource", Ty::Message(242), Shape::Single, false),
+            Field::new(5, "external", Ty::Message(244), Shape::Single, false),
             Field::new(
                 7,
                 "containerResource",
                 Ty::Message(243),
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
@@ -2690,16 +2744,16 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
-            Field::new(2, "value", Ty::Quantity, Shape::Single, true),
-            Field::new(3, "averageValue", Ty::Quantity, Shape::Single, true),
-            Field::new(4, "averageUtilization", Ty::Int32, Shape::Single, true),
+            Field::new(2, "value", Ty::Quantity, Shape::Single, false),
+            Field::new(3, "averageValue", Ty::Quantity, Shape::Single, false),
+            Field::new(4, "averageUtilization", Ty::Int32, Shape::Single, false),
         ],
     },
     // 240: api.autoscaling.v2.MetricIdentifier
     Message {
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, false),
-            Field::new(2, "selector", Ty::Message(46), Shape::Single, true),
+            Field::new(2, "selector", Ty::Message(46), Shape::Single, false),
         ],
     },
     // 241: api.autoscaling.v2.PodsMetricSource
@@ -2734,23 +2788,23 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 245: api.autoscaling.v2.HorizontalPodAutoscalerBehavior
     Message {
         fields: &[
-            Field::new(1, "scaleUp", Ty::Message(246), Shape::Single, true),
-            Field::new(2, "scaleDown", Ty::Message(246), Shape::Single, true),
+            Field::new(1, "scaleUp", Ty::Message(246), Shape::Single, false),
+            Field::new(2, "scaleDown", Ty::Message(246), Shape::Single, false),
         ],
     },
     // 246: api.autoscaling.v2.HpaScalingRules
     Message {
         fields: &[
             Field::new(1, "selectPolicy", Ty::String, Shape::Single, true),
-            Field::new(2, "policies", Ty::Message(247), Shape::List, true),
+            Field::new(2, "policies", Ty::Message(247), Shape::List, false),
             Field::new(
                 3,
                 "stabilizationWindowSeconds",
                 Ty::Int32,
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(4, "tolerance", Ty::Quantity, Shape::Single, true),
+            Field::new(4, "tolerance", Ty::Quantity, Shape::Single, false),
         ],
     },
     // 247: api.autoscaling.v2.HpaScalingPolicy
@@ -2765,27 +2819,27 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "observedGeneration", Ty::Int64, Shape::Single, true),
-            Field::new(2, "lastScaleTime", Ty::Time, Shape::Single, true),
+            Field::new(2, "lastScaleTime", Ty::Time, Shape::Single, false),
             Field::new(3, "currentReplicas", Ty::Int32, Shape::Single, true),
             Field::new(4, "desiredReplicas", Ty::Int32, Shape::Single, false),
-            Field::new(5, "currentMetrics", Ty::Message(249), Shape::List, true),
-            Field::new(6, "conditions", Ty::Message(256), Shape::List, true),
+            Field::new(5, "currentMetrics", Ty::Message(249), Shape::List, false),
+            Field::new(6, "conditions", Ty::Message(256), Shape::List, false),
         ],
     },
     // 249: api.autoscaling.v2.MetricStatus
     Message {
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
-            Field::new(2, "object", Ty::Message(250), Shape::Single, true),
-            Field::new(3, "pods", Ty::Message(252), Shape::Single, true),
-            Field::new(4, "resource", Ty::Message(253), Shape::Single, true),
-            Field::new(5, "external", Ty::Message(255), Shape::Single, true),
+            Field::new(2, "object", Ty::Message(250), Shape::Single, false),
+            Field::new(3, "pods", Ty::Message(252), Shape::Single, false),
+            Field::new(4, "resource", Ty::Message(253), Shape::Single, false),
+            Field::new(5, "external", Ty::Message(255), Shape::Single, false),
             Field::new(
                 7,
                 "containerResource",
                 Ty::Message(254),
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
@@ -2800,8 +2854,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 251: api.autoscaling.v2.MetricValueStatus
     Message {
         fields: &[
-            Field::new(1, "value", Ty::Quantity, Shape::Single, true),
-            Field::new(2, "averageValue", Ty::Quantity, Shape::Single, true),
+            Field::new(1, "value", Ty::Quantity, Shape::Single, false),
+            Field::new(2, "averageValue", Ty::Quantity, Shape::Single, false),
             Field::new(3, "averageUtilization", Ty::Int32, Shape::Single, true),
         ],
     },
@@ -2839,7 +2893,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
             Field::new(2, "status", Ty::String, Shape::Single, false),
-            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(3, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(4, "reason", Ty::String, Shape::Single, true),
             Field::new(5, "message", Ty::String, Shape::Single, true),
         ],
@@ -2849,21 +2903,21 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "spec", Ty::Message(258), Shape::Single, false),
-            Field::new(3, "status", Ty::Message(260), Shape::Single, true),
+            Field::new(3, "status", Ty::Message(260), Shape::Single, false),
         ],
     },
     // 258: api.autoscaling.v1.HorizontalPodAutoscalerSpec
     Message {
         fields: &[
             Field::new(1, "scaleTargetRef", Ty::Message(259), Shape::Single, false),
-            Field::new(2, "minReplicas", Ty::Int32, Shape::Single, true),
+            Field::new(2, "minReplicas", Ty::Int32, Shape::Single, false),
             Field::new(3, "maxReplicas", Ty::Int32, Shape::Single, false),
             Field::new(
                 4,
                 "targetCPUUtilizationPercentage",
                 Ty::Int32,
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
@@ -2879,7 +2933,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "observedGeneration", Ty::Int64, Shape::Single, true),
-            Field::new(2, "lastScaleTime", Ty::Time, Shape::Single, true),
+            Field::new(2, "lastScaleTime", Ty::Time, Shape::Single, false),
             Field::new(3, "currentReplicas", Ty::Int32, Shape::Single, false),
             Field::new(4, "desiredReplicas", Ty::Int32, Shape::Single, false),
             Field::new(
@@ -2896,60 +2950,72 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "spec", Ty::Message(262), Shape::Single, false),
-            Field::new(3, "status", Ty::Message(271), Shape::Single, true),
+            Field::new(3, "status", Ty::Message(271), Shape::Single, false),
         ],
     },
     // 262: api.batch.v1.CronJobSpec
     Message {
         fields: &[
             Field::new(1, "schedule", Ty::String, Shape::Single, false),
-            Field::new(2, "startingDeadlineSeconds", Ty::Int64, Shape::Single, true),
+            Field::new(
+                2,
+                "startingDeadlineSeconds",
+                Ty::Int64,
+                Shape::Single,
+                false,
+            ),
             Field::new(3, "concurrencyPolicy", Ty::String, Shape::Single, true),
-            Field::new(4, "suspend", Ty::Bool, Shape::Single, true),
+            Field::new(4, "suspend", Ty::Bool, Shape::Single, false),
             Field::new(5, "jobTemplate", Ty::Message(263), Shape::Single, false),
             Field::new(
                 6,
                 "successfulJobsHistoryLimit",
                 Ty::Int32,
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(7, "failedJobsHistoryLimit", Ty::Int32, Shape::Single, true),
+            Field::new(7, "failedJobsHistoryLimit", Ty::Int32, Shape::Single, false),
             Field::new(8, "timeZone", Ty::String, Shape::Single, true),
         ],
     },
     // 263: api.batch.v1.JobTemplateSpec
     Message {
         fields: &[
-            Field::new(1, "metadata", Ty::Message(1), Shape::Single, true),
-            Field::new(2, "spec", Ty::Message(264), Shape::Single, true),
+            Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
+            Field::new(2, "spec", Ty::Message(264), Shape::Single, false),
         ],
     },
     // 264: api.batch.v1.JobSpec
     Message {
         fields: &[
-            Field::new(1, "parallelism", Ty::Int32, Shape::Single, true),
-            Field::new(2, "completions", Ty::Int32, Shape::Single, true),
-            Field::new(3, "activeDeadlineSeconds", Ty::Int64, Shape::Single, true),
-            Field::new(4, "selector", Ty::Message(46), Shape::Single, true),
-            Field::new(5, "manualSelector", Ty::Bool, Shape::Single, true),
+            Field::new(1, "parallelism", Ty::Int32, Shape::Single, false),
+            Field::new(2, "completions", Ty::Int32, Shape::Single, false),
+            Field::new(3, "activeDeadlineSeconds", Ty::Int64, Shape::Single, false),
+            Field::new(4, "selector", Ty::Message(46), Shape::Single, false),
+            Field::new(5, "manualSelector", Ty::Bool, Shape::Single, false),
             Field::new(6, "template", Ty::Message(195), Shape::Single, false),
-            Field::new(7, "backoffLimit", Ty::Int32, Shape::Single, true),
-            Field::new(8, "ttlSecondsAfterFinished", Ty::Int32, Shape::Single, true),
+            Field::new(7, "backoffLimit", Ty::Int32, Shape::Single, false),
+            Field::new(
+                8,
+                "ttlSecondsAfterFinished",
+                Ty::Int32,
+                Shape::Single,
+                false,
+            ),
             Field::new(9, "completionMode", Ty::String, Shape::Single, true),
-            Field::new(10, "suspend", Ty::Bool, Shape::Single, true),
+            Field::new(10, "suspend", Ty::Bool, Shape::Single, false),
             Field::new(
                 11,
                 "podFailurePolicy",
                 Ty::Message(265),
                 Shape::Single,
-                true,
+                false,
             ),
-            Field::new(12, "backoffLimitPerIndex", Ty::Int32, Shape::Single, true),
-            Field::new(13, "maxFailedIndexes", Ty::Int32, Shape::Single, true),
+            Field::new(12, "backoffLimitPerIndex", Ty::Int32, Shape::Single, false),
+            Field::new(13, "maxFailedIndexes", Ty::Int32, Shape::Single, false),
             Field::new(14, "podReplacementPolicy", Ty::String, Shape::Single, true),
             Field::new(15, "managedBy", Ty::String, Shape::Single, true),
-            Field::new(16, "successPolicy", Ty::Message(269), Shape::Single, true),
+            Field::new(16, "successPolicy", Ty::Message(269), Shape::Single, false),
         ],
     },
     // 265: api.batch.v1.PodFailurePolicy
@@ -2960,8 +3026,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "action", Ty::String, Shape::Single, false),
-            Field::new(2, "onExitCodes", Ty::Message(267), Shape::Single, true),
-            Field::new(3, "onPodConditions", Ty::Message(268), Shape::List, true),
+            Field::new(2, "onExitCodes", Ty::Message(267), Shape::Single, false),
+            Field::new(3, "onPodConditions", Ty::Message(268), Shape::List, false),
         ],
     },
     // 267: api.batch.v1.PodFailurePolicyOnExitCodesRequirement
@@ -2987,31 +3053,31 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "succeededIndexes", Ty::String, Shape::Single, true),
-            Field::new(2, "succeededCount", Ty::Int32, Shape::Single, true),
+            Field::new(2, "succeededCount", Ty::Int32, Shape::Single, false),
         ],
     },
     // 271: api.batch.v1.CronJobStatus
     Message {
         fields: &[
-            Field::new(1, "active", Ty::Message(146), Shape::List, true),
-            Field::new(4, "lastScheduleTime", Ty::Time, Shape::Single, true),
-            Field::new(5, "lastSuccessfulTime", Ty::Time, Shape::Single, true),
+            Field::new(1, "active", Ty::Message(146), Shape::List, false),
+            Field::new(4, "lastScheduleTime", Ty::Time, Shape::Single, false),
+            Field::new(5, "lastSuccessfulTime", Ty::Time, Shape::Single, false),
         ],
     },
     // 272: api.batch.v1.Job
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(264), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(273), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(264), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(273), Shape::Single, false),
         ],
     },
     // 273: api.batch.v1.JobStatus
     Message {
         fields: &[
-            Field::new(1, "conditions", Ty::Message(274), Shape::List, true),
-            Field::new(2, "startTime", Ty::Time, Shape::Single, true),
-            Field::new(3, "completionTime", Ty::Time, Shape::Single, true),
+            Field::new(1, "conditions", Ty::Message(274), Shape::List, false),
+            Field::new(2, "startTime", Ty::Time, Shape::Single, false),
+            Field::new(3, "completionTime", Ty::Time, Shape::Single, false),
             Field::new(4, "active", Ty::Int32, Shape::Single, true),
             Field::new(5, "succeeded", Ty::Int32, Shape::Single, true),
             Field::new(6, "failed", Ty::Int32, Shape::Single, true),
@@ -3021,7 +3087,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "uncountedTerminatedPods",
                 Ty::Message(275),
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(9, "ready", Ty::Int32, Shape::Single, true),
             Field::new(10, "failedIndexes", Ty::String, Shape::Single, true),
@@ -3033,8 +3099,8 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "type", Ty::String, Shape::Single, false),
             Field::new(2, "status", Ty::String, Shape::Single, false),
-            Field::new(3, "lastProbeTime", Ty::Time, Shape::Single, true),
-            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, true),
+            Field::new(3, "lastProbeTime", Ty::Time, Shape::Single, false),
+            Field::new(4, "lastTransitionTime", Ty::Time, Shape::Single, false),
             Field::new(5, "reason", Ty::String, Shape::Single, true),
             Field::new(6, "message", Ty::String, Shape::Single, true),
         ],
@@ -3050,14 +3116,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(277), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(277), Shape::Single, false),
         ],
     },
     // 277: api.networking.v1.IngressClassSpec
     Message {
         fields: &[
             Field::new(1, "controller", Ty::String, Shape::Single, true),
-            Field::new(2, "parameters", Ty::Message(278), Shape::Single, true),
+            Field::new(2, "parameters", Ty::Message(278), Shape::Single, false),
         ],
     },
     // 278: api.networking.v1.IngressClassParametersReference
@@ -3074,38 +3140,38 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(280), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(289), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(280), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(289), Shape::Single, false),
         ],
     },
     // 280: api.networking.v1.IngressSpec
     Message {
         fields: &[
-            Field::new(1, "defaultBackend", Ty::Message(281), Shape::Single, true),
-            Field::new(2, "tls", Ty::Message(284), Shape::List, true),
-            Field::new(3, "rules", Ty::Message(285), Shape::List, true),
+            Field::new(1, "defaultBackend", Ty::Message(281), Shape::Single, false),
+            Field::new(2, "tls", Ty::Message(284), Shape::List, false),
+            Field::new(3, "rules", Ty::Message(285), Shape::List, false),
             Field::new(4, "ingressClassName", Ty::String, Shape::Single, true),
         ],
     },
     // 281: api.networking.v1.IngressBackend
     Message {
         fields: &[
-            Field::new(3, "resource", Ty::Message(57), Shape::Single, true),
-            Field::new(4, "service", Ty::Message(282), Shape::Single, true),
+            Field::new(3, "resource", Ty::Message(57), Shape::Single, false),
+            Field::new(4, "service", Ty::Message(282), Shape::Single, false),
         ],
     },
     // 282: api.networking.v1.IngressServiceBackend
     Message {
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, false),
-            Field::new(2, "port", Ty::Message(283), Shape::Single, true),
+            Field::new(2, "port", Ty::Message(283), Shape::Single, false),
         ],
     },
     // 283: api.networking.v1.ServiceBackendPort
     Message {
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, true),
-            Field::new(2, "number", Ty::Int32, Shape::Single, true),
+            Field::new(2, "number", Ty::Int32, Shape::Single, false),
         ],
     },
     // 284: api.networking.v1.IngressTls
@@ -3119,12 +3185,18 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "host", Ty::String, Shape::Single, true),
-            Field::new(2, "", Ty::Message(286), Shape::Inline, true),
+            Field::new(2, "", Ty::Message(286), Shape::Inline, false),
         ],
     },
     // 286: api.networking.v1.IngressRuleValue
     Message {
-        fields: &[Field::new(1, "http", Ty::Message(287), Shape::Single, true)],
+        fields: &[Field::new(
+            1,
+            "http",
+            Ty::Message(287),
+            Shape::Single,
+            false,
+        )],
     },
     // 287: api.networking.v1.HttpIngressRuleValue
     Message {
@@ -3145,7 +3217,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "loadBalancer",
             Ty::Message(290),
             Shape::Single,
-            true,
+            false,
         )],
     },
     // 290: api.networking.v1.IngressLoadBalancerStatus
@@ -3155,7 +3227,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "ingress",
             Ty::Message(291),
             Shape::List,
-            true,
+            false,
         )],
     },
     // 291: api.networking.v1.IngressLoadBalancerIngress
@@ -3163,7 +3235,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "ip", Ty::String, Shape::Single, true),
             Field::new(2, "hostname", Ty::String, Shape::Single, true),
-            Field::new(4, "ports", Ty::Message(292), Shape::List, true),
+            Field::new(4, "ports", Ty::Message(292), Shape::List, false),
         ],
     },
     // 292: api.networking.v1.IngressPortStatus
@@ -3178,39 +3250,45 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(294), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(294), Shape::Single, false),
         ],
     },
     // 294: api.networking.v1.NetworkPolicySpec
     Message {
         fields: &[
-            Field::new(1, "podSelector", Ty::Message(46), Shape::Single, true),
-            Field::new(2, "ingress", Ty::Message(295), Shape::List, true),
-            Field::new(3, "egress", Ty::Message(299), Shape::List, true),
+            Field::new(1, "podSelector", Ty::Message(46), Shape::Single, false),
+            Field::new(2, "ingress", Ty::Message(295), Shape::List, false),
+            Field::new(3, "egress", Ty::Message(299), Shape::List, false),
             Field::new(4, "policyTypes", Ty::String, Shape::List, true),
         ],
     },
     // 295: api.networking.v1.NetworkPolicyIngressRule
     Message {
         fields: &[
-            Field::new(1, "ports", Ty::Message(296), Shape::List, true),
-            Field::new(2, "from", Ty::Message(297), Shape::List, true),
+            Field::new(1, "ports", Ty::Message(296), Shape::List, false),
+            Field::new(2, "from", Ty::Message(297), Shape::List, false),
         ],
     },
     // 296: api.networking.v1.NetworkPolicyPort
     Message {
         fields: &[
             Field::new(1, "protocol", Ty::String, Shape::Single, true),
-            Field::new(2, "port", Ty::IntOrString, Shape::Single, true),
-            Field::new(3, "endPort", Ty::Int32, Shape::Single, true),
+            Field::new(2, "port", Ty::IntOrString, Shape::Single, false),
+            Field::new(3, "endPort", Ty::Int32, Shape::Single, false),
         ],
     },
     // 297: api.networking.v1.NetworkPolicyPeer
     Message {
         fields: &[
-            Field::new(1, "podSelector", Ty::Message(46), Shape::Single, true),
-            Field::new(2, "namespaceSelector", Ty::Message(46), Shape::Single, true),
-            Field::new(3, "ipBlock", Ty::Message(298), Shape::Single, true),
+            Field::new(1, "podSelector", Ty::Message(46), Shape::Single, false),
+            Field::new(
+                2,
+                "namespaceSelector",
+                Ty::Message(46),
+                Shape::Single,
+                false,
+            ),
+            Field::new(3, "ipBlock", Ty::Message(298), Shape::Single, false),
         ],
     },
     // 298: api.networking.v1.IpBlock
@@ -3223,24 +3301,24 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 299: api.networking.v1.NetworkPolicyEgressRule
     Message {
         fields: &[
-            Field::new(1, "ports", Ty::Message(296), Shape::List, true),
-            Field::new(2, "to", Ty::Message(297), Shape::List, true),
+            Field::new(1, "ports", Ty::Message(296), Shape::List, false),
+            Field::new(2, "to", Ty::Message(297), Shape::List, false),
         ],
     },
     // 300: api.policy.v1.PodDisruptionBudget
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(301), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(302), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(301), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(302), Shape::Single, false),
         ],
     },
     // 301: api.policy.v1.PodDisruptionBudgetSpec
     Message {
         fields: &[
-            Field::new(1, "minAvailable", Ty::IntOrString, Shape::Single, true),
-            Field::new(2, "selector", Ty::Message(46), Shape::Single, true),
-            Field::new(3, "maxUnavailable", Ty::IntOrString, Shape::Single, true),
+            Field::new(1, "minAvailable", Ty::IntOrString, Shape::Single, false),
+            Field::new(2, "selector", Ty::Message(46), Shape::Single, false),
+            Field::new(3, "maxUnavailable", Ty::IntOrString, Shape::Single, false),
             Field::new(
                 4,
                 "unhealthyPodEvictionPolicy",
@@ -3254,19 +3332,19 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "observedGeneration", Ty::Int64, Shape::Single, true),
-            Field::new(2, "disruptedPods", Ty::Time, Shape::Map, true),
+            Field::new(2, "disruptedPods", Ty::Time, Shape::Map, false),
             Field::new(3, "disruptionsAllowed", Ty::Int32, Shape::Single, true),
             Field::new(4, "currentHealthy", Ty::Int32, Shape::Single, true),
             Field::new(5, "desiredHealthy", Ty::Int32, Shape::Single, true),
             Field::new(6, "expectedPods", Ty::Int32, Shape::Single, true),
-            Field::new(7, "conditions", Ty::Message(142), Shape::List, true),
+            Field::new(7, "conditions", Ty::Message(142), Shape::List, false),
         ],
     },
     // 303: api.rbac.v1.ClusterRoleBinding
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "subjects", Ty::Message(304), Shape::List, true),
+            Field::new(2, "subjects", Ty::Message(304), Shape::List, false),
             Field::new(3, "roleRef", Ty::Message(305), Shape::Single, false),
         ],
     },
@@ -3291,8 +3369,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "rules", Ty::Message(307), Shape::List, true),
-            Field::new(3, "aggregationRule", Ty::Message(308), Shape::Single, true),
+            Field::new(2, "rules", Ty::Message(307), Shape::List, false),
+            Field::new(3, "aggregationRule", Ty::Message(308), Shape::Single, false),
         ],
     },
     // 307: api.rbac.v1.PolicyRule
@@ -3312,14 +3390,14 @@ pub(crate) static MESSAGES: &[Message] = &[
             "clusterRoleSelectors",
             Ty::Message(46),
             Shape::List,
-            true,
+            false,
         )],
     },
     // 309: api.rbac.v1.RoleBinding
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "subjects", Ty::Message(304), Shape::List, true),
+            Field::new(2, "subjects", Ty::Message(304), Shape::List, false),
             Field::new(3, "roleRef", Ty::Message(305), Shape::Single, false),
         ],
     },
@@ -3327,7 +3405,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "rules", Ty::Message(307), Shape::List, true),
+            Field::new(2, "rules", Ty::Message(307), Shape::List, false),
         ],
     },
     // 311: api.storage.v1.CSIDriver
@@ -3340,27 +3418,27 @@ pub(crate) static MESSAGES: &[Message] = &[
     // 312: api.storage.v1.CSIDriverSpec
     Message {
         fields: &[
-            Field::new(1, "attachRequired", Ty::Bool, Shape::Single, true),
-            Field::new(2, "podInfoOnMount", Ty::Bool, Shape::Single, true),
+            Field::new(1, "attachRequired", Ty::Bool, Shape::Single, false),
+            Field::new(2, "podInfoOnMount", Ty::Bool, Shape::Single, false),
             Field::new(3, "volumeLifecycleModes", Ty::String, Shape::List, true),
-            Field::new(4, "storageCapacity", Ty::Bool, Shape::Single, true),
+            Field::new(4, "storageCapacity", Ty::Bool, Shape::Single, false),
             Field::new(5, "fsGroupPolicy", Ty::String, Shape::Single, true),
-            Field::new(6, "tokenRequests", Ty::Message(313), Shape::List, true),
-            Field::new(7, "requiresRepublish", Ty::Bool, Shape::Single, true),
-            Field::new(8, "seLinuxMount", Ty::Bool, Shape::Single, true),
+            Field::new(6, "tokenRequests", Ty::Message(313), Shape::List, false),
+            Field::new(7, "requiresRepublish", Ty::Bool, Shape::Single, false),
+            Field::new(8, "seLinuxMount", Ty::Bool, Shape::Single, false),
             Field::new(
                 9,
                 "nodeAllocatableUpdatePeriodSeconds",
                 Ty::Int64,
                 Shape::Single,
-                true,
+                false,
             ),
             Field::new(
                 10,
                 "serviceAccountTokenInSecrets",
                 Ty::Bool,
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
@@ -3368,7 +3446,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "audience", Ty::String, Shape::Single, false),
-            Field::new(2, "expirationSeconds", Ty::Int64, Shape::Single, true),
+            Field::new(2, "expirationSeconds", Ty::Int64, Shape::Single, false),
         ],
     },
     // 314: api.storage.v1.CSINode
@@ -3394,24 +3472,24 @@ pub(crate) static MESSAGES: &[Message] = &[
             Field::new(1, "name", Ty::String, Shape::Single, false),
             Field::new(2, "nodeID", Ty::String, Shape::Single, false),
             Field::new(3, "topologyKeys", Ty::String, Shape::List, true),
-            Field::new(4, "allocatable", Ty::Message(317), Shape::Single, true),
+            Field::new(4, "allocatable", Ty::Message(317), Shape::Single, false),
         ],
     },
     // 317: api.storage.v1.VolumeNodeResources
     Message {
-        fields: &[Field::new(1, "count", Ty::Int32, Shape::Single, true)],
+        fields: &[Field::new(1, "count", Ty::Int32, Shape::Single, false)],
     },
     // 318: api.storage.v1.StorageClass
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "provisioner", Ty::String, Shape::Single, false),
-            Field::new(3, "parameters", Ty::String, Shape::Map, true),
+            Field::new(3, "parameters", Ty::String, Shape::Map, false),
             Field::new(4, "reclaimPolicy", Ty::String, Shape::Single, true),
             Field::new(5, "mountOptions", Ty::String, Shape::List, true),
-            Field::new(6, "allowVolumeExpansion", Ty::Bool, Shape::Single, true),
+            Field::new(6, "allowVolumeExpansion", Ty::Bool, Shape::Single, false),
             Field::new(7, "volumeBindingMode", Ty::String, Shape::Single, true),
-            Field::new(8, "allowedTopologies", Ty::Message(319), Shape::List, true),
+            Field::new(8, "allowedTopologies", Ty::Message(319), Shape::List, false),
         ],
     },
     // 319: api.core.v1.TopologySelectorTerm
@@ -3421,7 +3499,7 @@ pub(crate) static MESSAGES: &[Message] = &[
             "matchLabelExpressions",
             Ty::Message(320),
             Shape::List,
-            true,
+            false,
         )],
     },
     // 320: api.core.v1.TopologySelectorLabelRequirement
@@ -3436,7 +3514,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "spec", Ty::Message(322), Shape::Single, false),
-            Field::new(3, "status", Ty::Message(324), Shape::Single, true),
+            Field::new(3, "status", Ty::Message(324), Shape::Single, false),
         ],
     },
     // 322: api.storage.v1.VolumeAttachmentSpec
@@ -3451,32 +3529,38 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "persistentVolumeName", Ty::String, Shape::Single, true),
-            Field::new(2, "inlineVolumeSpec", Ty::Message(173), Shape::Single, true),
+            Field::new(
+                2,
+                "inlineVolumeSpec",
+                Ty::Message(173),
+                Shape::Single,
+                false,
+            ),
         ],
     },
     // 324: api.storage.v1.VolumeAttachmentStatus
     Message {
         fields: &[
             Field::new(1, "attached", Ty::Bool, Shape::Single, false),
-            Field::new(2, "attachmentMetadata", Ty::String, Shape::Map, true),
-            Field::new(3, "attachError", Ty::Message(325), Shape::Single, true),
-            Field::new(4, "detachError", Ty::Message(325), Shape::Single, true),
+            Field::new(2, "attachmentMetadata", Ty::String, Shape::Map, false),
+            Field::new(3, "attachError", Ty::Message(325), Shape::Single, false),
+            Field::new(4, "detachError", Ty::Message(325), Shape::Single, false),
         ],
     },
     // 325: api.storage.v1.VolumeError
     Message {
         fields: &[
-            Field::new(1, "time", Ty::Time, Shape::Single, true),
+            Field::new(1, "time", Ty::Time, Shape::Single, false),
             Field::new(2, "message", Ty::String, Shape::Single, true),
-            Field::new(3, "errorCode", Ty::Int32, Shape::Single, true),
+            Field::new(3, "errorCode", Ty::Int32, Shape::Single, false),
         ],
     },
     // 326: api.scheduling.v1.PriorityClass
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "value", Ty::Int32, Shape::Single, true),
-            Field::new(3, "globalDefault", Ty::Bool, Shape::Single, true),
+            Field::new(2, "value", Ty::Int32, Shape::Single, false),
+            Field::new(3, "globalDefault", Ty::Bool, Shape::Single, false),
             Field::new(4, "description", Ty::String, Shape::Single, true),
             Field::new(5, "preemptionPolicy", Ty::String, Shape::Single, true),
         ],
@@ -3485,17 +3569,17 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(328), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(328), Shape::Single, false),
         ],
     },
     // 328: api.coordination.v1.LeaseSpec
     Message {
         fields: &[
             Field::new(1, "holderIdentity", Ty::String, Shape::Single, true),
-            Field::new(2, "leaseDurationSeconds", Ty::Int32, Shape::Single, true),
-            Field::new(3, "acquireTime", Ty::MicroTime, Shape::Single, true),
-            Field::new(4, "renewTime", Ty::MicroTime, Shape::Single, true),
-            Field::new(5, "leaseTransitions", Ty::Int32, Shape::Single, true),
+            Field::new(2, "leaseDurationSeconds", Ty::Int32, Shape::Single, false),
+            Field::new(3, "acquireTime", Ty::MicroTime, Shape::Single, false),
+            Field::new(4, "renewTime", Ty::MicroTime, Shape::Single, false),
+            Field::new(5, "leaseTransitions", Ty::Int32, Shape::Single, false),
             Field::new(6, "strategy", Ty::String, Shape::Single, true),
             Field::new(7, "preferredHolder", Ty::String, Shape::Single, true),
         ],
@@ -3504,8 +3588,8 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "endpoints", Ty::Message(330), Shape::List, true),
-            Field::new(3, "ports", Ty::Message(335), Shape::List, true),
+            Field::new(2, "endpoints", Ty::Message(330), Shape::List, false),
+            Field::new(3, "ports", Ty::Message(335), Shape::List, false),
             Field::new(4, "addressType", Ty::String, Shape::Single, false),
         ],
     },
@@ -3513,28 +3597,28 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "addresses", Ty::String, Shape::List, false),
-            Field::new(2, "conditions", Ty::Message(331), Shape::Single, true),
+            Field::new(2, "conditions", Ty::Message(331), Shape::Single, false),
             Field::new(3, "hostname", Ty::String, Shape::Single, true),
-            Field::new(4, "targetRef", Ty::Message(146), Shape::Single, true),
-            Field::new(5, "deprecatedTopology", Ty::String, Shape::Map, true),
+            Field::new(4, "targetRef", Ty::Message(146), Shape::Single, false),
+            Field::new(5, "deprecatedTopology", Ty::String, Shape::Map, false),
             Field::new(6, "nodeName", Ty::String, Shape::Single, true),
             Field::new(7, "zone", Ty::String, Shape::Single, true),
-            Field::new(8, "hints", Ty::Message(332), Shape::Single, true),
+            Field::new(8, "hints", Ty::Message(332), Shape::Single, false),
         ],
     },
     // 331: api.discovery.v1.EndpointConditions
     Message {
         fields: &[
-            Field::new(1, "ready", Ty::Bool, Shape::Single, true),
-            Field::new(2, "serving", Ty::Bool, Shape::Single, true),
-            Field::new(3, "terminating", Ty::Bool, Shape::Single, true),
+            Field::new(1, "ready", Ty::Bool, Shape::Single, false),
+            Field::new(2, "serving", Ty::Bool, Shape::Single, false),
+            Field::new(3, "terminating", Ty::Bool, Shape::Single, false),
         ],
     },
     // 332: api.discovery.v1.EndpointHints
     Message {
         fields: &[
-            Field::new(1, "forZones", Ty::Message(333), Shape::List, true),
-            Field::new(2, "forNodes", Ty::Message(334), Shape::List, true),
+            Field::new(1, "forZones", Ty::Message(333), Shape::List, false),
+            Field::new(2, "forNodes", Ty::Message(334), Shape::List, false),
         ],
     },
     // 333: api.discovery.v1.ForZone
@@ -3550,16 +3634,16 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "name", Ty::String, Shape::Single, true),
             Field::new(2, "protocol", Ty::String, Shape::Single, true),
-            Field::new(3, "port", Ty::Int32, Shape::Single, true),
+            Field::new(3, "port", Ty::Int32, Shape::Single, false),
             Field::new(4, "appProtocol", Ty::String, Shape::Single, true),
         ],
     },
     // 336: apimachinery.pkg.apis.meta.v1.DeleteOptions
     Message {
         fields: &[
-            Field::new(1, "gracePeriodSeconds", Ty::Int64, Shape::Single, true),
-            Field::new(2, "preconditions", Ty::Message(337), Shape::Single, true),
-            Field::new(3, "orphanDependents", Ty::Bool, Shape::Single, true),
+            Field::new(1, "gracePeriodSeconds", Ty::Int64, Shape::Single, false),
+            Field::new(2, "preconditions", Ty::Message(337), Shape::Single, false),
+            Field::new(3, "orphanDependents", Ty::Bool, Shape::Single, false),
             Field::new(4, "propagationPolicy", Ty::String, Shape::Single, true),
             Field::new(5, "dryRun", Ty::String, Shape::List, true),
             Field::new(
@@ -3567,7 +3651,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 "ignoreStoreReadErrorWithClusterBreakingPotential",
                 Ty::Bool,
                 Shape::Single,
-                true,
+                false,
             ),
         ],
     },
@@ -3582,7 +3666,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "deleteOptions", Ty::Message(336), Shape::Single, true),
+            Field::new(2, "deleteOptions", Ty::Message(336), Shape::Single, false),
         ],
     },
     // 339: api.core.v1.Binding
@@ -3596,13 +3680,13 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(341), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(342), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(341), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(342), Shape::Single, false),
         ],
     },
     // 341: api.autoscaling.v1.ScaleSpec
     Message {
-        fields: &[Field::new(1, "replicas", Ty::Int32, Shape::Single, true)],
+        fields: &[Field::new(1, "replicas", Ty::Int32, Shape::Single, false)],
     },
     // 342: api.autoscaling.v1.ScaleStatus
     Message {
@@ -3615,16 +3699,16 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
-            Field::new(2, "spec", Ty::Message(344), Shape::Single, true),
-            Field::new(3, "status", Ty::Message(346), Shape::Single, true),
+            Field::new(2, "spec", Ty::Message(344), Shape::Single, false),
+            Field::new(3, "status", Ty::Message(346), Shape::Single, false),
         ],
     },
     // 344: api.authentication.v1.TokenRequestSpec
     Message {
         fields: &[
             Field::new(1, "audiences", Ty::String, Shape::List, true),
-            Field::new(3, "boundObjectRef", Ty::Message(345), Shape::Single, true),
-            Field::new(4, "expirationSeconds", Ty::Int64, Shape::Single, true),
+            Field::new(3, "boundObjectRef", Ty::Message(345), Shape::Single, false),
+            Field::new(4, "expirationSeconds", Ty::Int64, Shape::Single, false),
         ],
     },
     // 345: api.authentication.v1.BoundObjectReference
@@ -3640,7 +3724,7 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         fields: &[
             Field::new(1, "token", Ty::String, Shape::Single, true),
-            Field::new(2, "expirationTimestamp", Ty::Time, Shape::Single, true),
+            Field::new(2, "expirationTimestamp", Ty::Time, Shape::Single, false),
         ],
     },
 ];
