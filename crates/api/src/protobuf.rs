@@ -567,7 +567,7 @@ mod tests {
             binary_data: BTreeMap::new(),
             immutable: None,
         };
-        let got = decode(&body("v1", "ConfigMap", cm.encode_to_vec())).unwrap();
+        let got = decode(&body("v1", "ConfigMap", cm.encode_to_vec())).expect("decodes");
         assert_eq!(
             got,
             json!({
@@ -576,7 +576,7 @@ mod tests {
                 "data": {"a": "b", "empty": ""},
             })
         );
-        k8s_openapi::api::core::v1::ConfigMap::deserialize(&got).unwrap();
+        k8s_openapi::api::core::v1::ConfigMap::deserialize(&got).expect("typed form");
     }
 
     #[test]
@@ -588,7 +588,7 @@ mod tests {
             r#type: s("Opaque"),
             immutable: Some(false),
         };
-        let got = decode(&body("v1", "Secret", secret.encode_to_vec())).unwrap();
+        let got = decode(&body("v1", "Secret", secret.encode_to_vec())).expect("decodes");
         assert_eq!(
             got,
             json!({
@@ -599,8 +599,11 @@ mod tests {
                 "immutable": false,
             })
         );
-        let typed = k8s_openapi::api::core::v1::Secret::deserialize(&got).unwrap();
-        assert_eq!(typed.data.unwrap()["k"].0, vec![0, 159, 146, 150, 255]);
+        let typed = k8s_openapi::api::core::v1::Secret::deserialize(&got).expect("typed form");
+        assert_eq!(
+            typed.data.expect("data")["k"].0,
+            vec![0, 159, 146, 150, 255]
+        );
     }
 
     fn container(name: &str, image: &str) -> core::Container {
@@ -662,7 +665,8 @@ mod tests {
                 ..Default::default()
             }),
         };
-        let got = decode(&body("apps/v1", "Deployment", deployment.encode_to_vec())).unwrap();
+        let got =
+            decode(&body("apps/v1", "Deployment", deployment.encode_to_vec())).expect("decodes");
         assert_eq!(
             got,
             json!({
@@ -697,7 +701,7 @@ mod tests {
             "pointer zeros (replicas) stay, Go's unset values (generation, minReadySeconds, \
              stdin, hostNetwork, empty strings) go"
         );
-        k8s_openapi::api::apps::v1::Deployment::deserialize(&got).unwrap();
+        k8s_openapi::api::apps::v1::Deployment::deserialize(&got).expect("typed form");
     }
 
     #[test]
@@ -724,7 +728,7 @@ mod tests {
             }),
             status: Some(core::ServiceStatus::default()),
         };
-        let got = decode(&body("v1", "Service", svc.encode_to_vec())).unwrap();
+        let got = decode(&body("v1", "Service", svc.encode_to_vec())).expect("decodes");
         assert_eq!(
             got["spec"],
             json!({
@@ -736,7 +740,7 @@ mod tests {
                 "type": "ClusterIP",
             })
         );
-        k8s_openapi::api::core::v1::Service::deserialize(&got).unwrap();
+        k8s_openapi::api::core::v1::Service::deserialize(&got).expect("typed form");
     }
 
     #[test]
@@ -804,7 +808,7 @@ mod tests {
                 ..Default::default()
             }),
         };
-        let got = decode(&body("v1", "Pod", pod.encode_to_vec())).unwrap();
+        let got = decode(&body("v1", "Pod", pod.encode_to_vec())).expect("decodes");
         let spec = &got["spec"];
         assert_eq!(
             spec["containers"][0]["livenessProbe"],
@@ -830,7 +834,7 @@ mod tests {
             got["status"],
             json!({"podIP": "10.0.0.7", "startTime": "2026-01-02T03:04:05Z"})
         );
-        k8s_openapi::api::core::v1::Pod::deserialize(&got).unwrap();
+        k8s_openapi::api::core::v1::Pod::deserialize(&got).expect("typed form");
     }
 
     #[test]
@@ -846,7 +850,8 @@ mod tests {
             ..Default::default()
         };
         for api_version in ["v1", "apps/v1", "meta.k8s.io/v1"] {
-            let got = decode(&body(api_version, "DeleteOptions", opts.encode_to_vec())).unwrap();
+            let got =
+                decode(&body(api_version, "DeleteOptions", opts.encode_to_vec())).expect("decodes");
             assert_eq!(
                 got,
                 json!({
@@ -858,7 +863,7 @@ mod tests {
                 })
             );
             k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions::deserialize(&got)
-                .unwrap();
+                .expect("typed form");
         }
     }
 
@@ -874,7 +879,8 @@ mod tests {
             }),
             status: None,
         };
-        let got = decode(&body("v1", "PersistentVolumeClaim", pvc.encode_to_vec())).unwrap();
+        let got =
+            decode(&body("v1", "PersistentVolumeClaim", pvc.encode_to_vec())).expect("decodes");
         assert_eq!(
             got["spec"],
             json!({"storageClassName": "", "accessModes": ["ReadWriteOnce"]})
@@ -899,12 +905,12 @@ mod tests {
             "Lease",
             lease.encode_to_vec(),
         ))
-        .unwrap();
+        .expect("decodes");
         assert_eq!(
             got["spec"],
             json!({"holderIdentity": "node-1", "renewTime": "2026-01-02T03:04:05.123456Z"})
         );
-        k8s_openapi::api::coordination::v1::Lease::deserialize(&got).unwrap();
+        k8s_openapi::api::coordination::v1::Lease::deserialize(&got).expect("typed form");
     }
 
     #[test]
@@ -916,10 +922,11 @@ mod tests {
             }),
             revision: Some(2),
         };
-        let got = decode(&body("apps/v1", "ControllerRevision", rev.encode_to_vec())).unwrap();
+        let got =
+            decode(&body("apps/v1", "ControllerRevision", rev.encode_to_vec())).expect("decodes");
         assert_eq!(got["data"], json!({"spec": {"template": {}}}));
         assert_eq!(got["revision"], json!(2));
-        k8s_openapi::api::apps::v1::ControllerRevision::deserialize(&got).unwrap();
+        k8s_openapi::api::apps::v1::ControllerRevision::deserialize(&got).expect("typed form");
     }
 
     #[test]
@@ -946,7 +953,7 @@ mod tests {
             } else {
                 raw.clone()
             };
-            let got = decode(&body(&api_version, kind, raw)).unwrap();
+            let got = decode(&body(&api_version, kind, raw)).expect("decodes");
             assert_eq!(got["kind"], json!(kind));
             if kind != "DeleteOptions" {
                 assert_eq!(got["metadata"]["name"], json!("o"), "{kind}");
