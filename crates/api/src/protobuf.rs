@@ -1009,6 +1009,49 @@ mod tests {
         assert!(matches!(decode(&nested), Err(ProtoError::TooDeep)));
     }
 
+    /// Bodies kubectl 1.37.1 sent (`kubectl create deployment web --image=nginx --replicas=0
+    /// --port=80`, `kubectl create secret generic s --from-literal=k=v`), as hex.
+    const KUBECTL_DEPLOYMENT: &str = "6b3873000a150a07617070732f7631120a4465706c6f796d656e7412b8010a1f0a0377656212001a0022002a003200380042005a0a0a0361707012037765621286010800120c0a0a0a0361707012037765621a6c0a1c0a0012001a0022002a003200380042005a0a0a036170701203776562124c122e0a056e67696e7812056e67696e782a00320a0a001000185022002a0042006a007200800100880100900100a201001a00320042004a0052005800600068008201008a01009a0100c2010022020a00280038001a0c0800100018002000280038001a002200";
+    const KUBECTL_SECRET: &str = "6b3873000a0c0a0276311206536563726574121d0a110a017312001a0022002a0032003800420012060a016b1201761a001a002200";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    #[test]
+    fn real_kubectl_bodies() {
+        let got = decode(&unhex(KUBECTL_DEPLOYMENT)).expect("decodes");
+        assert_eq!(
+            got,
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"labels": {"app": "web"}, "name": "web"},
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "strategy": {},
+                    "template": {
+                        "metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{
+                            "image": "nginx", "name": "nginx",
+                            "ports": [{"containerPort": 80}], "resources": {},
+                        }]},
+                    },
+                },
+                "status": {},
+            })
+        );
+        k8s_openapi::api::apps::v1::Deployment::deserialize(&got).expect("typed form");
+        let got = decode(&unhex(KUBECTL_SECRET)).expect("decodes");
+        assert_eq!(
+            got,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "dg=="}})
+        );
+    }
+
     proptest! {
         #[test]
         fn never_panics(tail in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -3560,7 +3560,7 @@ pub(crate) static MESSAGES: &[Message] = &[
         fields: &[
             Field::new(1, "metadata", Ty::Message(1), Shape::Single, false),
             Field::new(2, "value", Ty::Int32, Shape::Single, false),
-            Field::new(3, "globalDefault", Ty::Bool, Shape::Single, false),
+            Field::new(3, "globalDefault", Ty::Bool, Shape::Single, true),
             Field::new(4, "description", Ty::String, Shape::Single, true),
             Field::new(5, "preemptionPolicy", Ty::String, Shape::Single, true),
         ],
