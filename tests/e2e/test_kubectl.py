@@ -205,3 +205,24 @@ def test_errors_are_statuses(server, namespace):
     assert strict.returncode != 0 and 'unknown field "bogus"' in strict.stderr, strict.stderr
     missing = server.kubectl("get", "deploy", "nope", "-n", namespace, check=False)
     assert 'deployments.apps "nope" not found' in missing.stderr
+
+
+def test_imperative_commands_send_protobuf_and_work(server):
+    """kubectl's typed clients send protobuf bodies (create namespace/configmap/secret/deployment/
+    job, expose); `run` sends JSON."""
+    ns = "imperative"
+    server.kubectl("create", "namespace", ns)
+    server.kubectl("create", "configmap", "c", "-n", ns, "--from-literal=a=b")
+    server.kubectl("create", "secret", "generic", "s", "-n", ns, "--from-literal=p=q")
+    server.kubectl("create", "deployment", "d", "-n", ns, "--image=nginx:1.25", "--replicas=2")
+    server.kubectl("create", "job", "j", "-n", ns, "--image=busybox", "--", "echo", "hi")
+    server.kubectl("run", "p", "-n", ns, "--image=busybox", "--", "sleep", "10")
+    server.kubectl("expose", "deployment", "d", "-n", ns, "--port=80")
+    get = lambda *a: json.loads(server.kubectl("get", *a, "-n", ns, "-o", "json").stdout)
+    assert get("cm", "c")["data"] == {"a": "b"}
+    assert get("secret", "s")["data"] == {"p": "cQ=="}
+    d = get("deploy", "d")
+    assert d["spec"]["replicas"] == 2 and d["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert get("job", "j")["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "hi"]
+    assert get("pod", "p")["spec"]["containers"][0]["args"] == ["sleep", "10"]
+    assert get("svc", "d")["spec"]["selector"] == {"app": "d"}

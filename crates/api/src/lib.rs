@@ -11,6 +11,8 @@ pub mod defaults;
 pub mod fields;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
+mod protobuf_schema;
 pub mod registry;
 pub mod selector;
 pub mod table;

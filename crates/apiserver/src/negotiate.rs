@@ -95,6 +95,8 @@ pub fn choose(accept: Option<&str>, table: bool, discovery: bool) -> Result<Form
 pub enum BodyType {
     Json,
     Yaml,
+    /// `application/vnd.kubernetes.protobuf`: what kubectl's typed clients send.
+    Protobuf,
     JsonPatch,
     MergePatch,
     StrategicMergePatch,
@@ -110,12 +112,13 @@ pub fn body_type(content_type: Option<&str>) -> Result<BodyType, ApiError> {
     match essence.as_str() {
         "" | "application/json" | "*/*" => Ok(BodyType::Json),
         "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(BodyType::Yaml),
+        "application/vnd.kubernetes.protobuf" => Ok(BodyType::Protobuf),
         "application/json-patch+json" => Ok(BodyType::JsonPatch),
         "application/merge-patch+json" => Ok(BodyType::MergePatch),
         "application/strategic-merge-patch+json" => Ok(BodyType::StrategicMergePatch),
         "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(BodyType::ApplyPatch),
         other => Err(ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other:?})"
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other:?})"
         ))),
     }
 }

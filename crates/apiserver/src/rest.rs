@@ -1689,6 +1689,13 @@ fn namespace_pending(res: &Resource, obj: &Value) -> bool {
 
 /// Turns a body into a JSON value (JSON or YAML).
 pub fn decode_value(body: &[u8], body_type: BodyType) -> Result<Value, ApiError> {
+    if body_type == BodyType::Protobuf {
+        return oxkube_api::protobuf::decode(body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the object provided is unrecognized: cannot decode the protobuf body: {e}"
+            ))
+        });
+    }
     let yaml = matches!(body_type, BodyType::Yaml | BodyType::ApplyPatch);
     let json_first = serde_json::from_slice::<Value>(body);
     match json_first {
