@@ -4,6 +4,7 @@
 
 pub mod alloc;
 pub mod auth;
+pub mod bench;
 pub mod bootstrap;
 pub mod cache;
 pub mod discovery;

@@ -60,6 +60,42 @@ struct ServerArgs {
 enum BenchArgs {
     /// The embedded store next to a real etcd started on loopback.
     Store(StoreBenchArgs),
+    /// The API server binary, measured from outside over HTTPS and HTTP/2 on loopback.
+    Api(ApiBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ApiBenchArgs {
+    /// Pods created by the throughput run (and listed by the list test).
+    #[arg(long, default_value_t = 10000)]
+    pods: usize,
+    /// Concurrent HTTP/2 clients, one connection and one request in flight each.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Creates per second of the paced latency run.
+    #[arg(long, default_value_t = 1000)]
+    paced_rate: u32,
+    /// Seconds the paced latency run lasts.
+    #[arg(long, default_value_t = 3)]
+    paced_seconds: u64,
+    /// Single-pod GETs.
+    #[arg(long, default_value_t = 10000)]
+    gets: usize,
+    /// Full LISTs of the pods.
+    #[arg(long, default_value_t = 10)]
+    lists: usize,
+    /// Writes delivered to the single watcher.
+    #[arg(long, default_value_t = 10000)]
+    watch_events: usize,
+    /// Watchers of the fan-out test.
+    #[arg(long, default_value_t = 100)]
+    watchers: usize,
+    /// Writes delivered to each watcher of the fan-out test.
+    #[arg(long, default_value_t = 2000)]
+    fanout_events: usize,
+    /// Where the server keeps its data (a fresh temporary directory by default).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +141,7 @@ pub enum Command {
 #[derive(Debug)]
 pub enum BenchTarget {
     Store(oxkube_store::bench::BenchOptions),
+    Api(oxkube_apiserver::bench::BenchOptions),
 }
 
 /// Which store backend the server uses.
@@ -212,11 +249,46 @@ fn validate_store_bench(
     })
 }
 
+fn validate_api_bench(
+    a: ApiBenchArgs,
+) -> Result<oxkube_apiserver::bench::BenchOptions, ConfigError> {
+    let counts = [
+        ("--pods", a.pods),
+        ("--clients", a.clients),
+        ("--paced-rate", a.paced_rate as usize),
+        ("--paced-seconds", a.paced_seconds as usize),
+        ("--gets", a.gets),
+        ("--lists", a.lists),
+        ("--watch-events", a.watch_events),
+        ("--watchers", a.watchers),
+        ("--fanout-events", a.fanout_events),
+    ];
+    if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
+        return Err(ConfigError::BenchCount(name));
+    }
+    Ok(oxkube_apiserver::bench::BenchOptions {
+        pods: a.pods,
+        clients: a.clients,
+        paced_rate: a.paced_rate,
+        paced_seconds: a.paced_seconds,
+        gets: a.gets,
+        lists: a.lists,
+        watch_events: a.watch_events,
+        watchers: a.watchers,
+        fanout_events: a.fanout_events,
+        dir: a.dir,
+        binary: None,
+    })
+}
+
 fn validate(cli: Cli) -> Result<Config, ConfigError> {
     let command = match cli.command {
         CliCommand::Server(a) => Command::Server(validate_server(a)?),
         CliCommand::Bench(BenchArgs::Store(a)) => {
             Command::Bench(BenchTarget::Store(validate_store_bench(a)?))
+        }
+        CliCommand::Bench(BenchArgs::Api(a)) => {
+            Command::Bench(BenchTarget::Api(validate_api_bench(a)?))
         }
     };
     Ok(Config { command })
@@ -278,6 +350,9 @@ mod tests {
             "oxkube server --bind-address nowhere",
             "oxkube server --token-auth-file /no/such/file",
             "oxkube bench store --writers 0",
+            "oxkube bench api --clients 0",
+            "oxkube bench api --pods 0",
+            "oxkube bench api --paced-rate -5",
         ] {
             assert_eq!(parse(args(line)).err(), Some(ExitCode::from(64)), "{line}");
         }

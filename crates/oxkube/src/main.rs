@@ -47,6 +47,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
             print!("{report}");
             Ok(())
         }
+        Command::Bench(BenchTarget::Api(opts)) => {
+            let report = oxkube_apiserver::bench::run(&opts).await?;
+            print!("{report}");
+            Ok(())
+        }
     }
 }
 
