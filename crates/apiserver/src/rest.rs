@@ -76,7 +76,7 @@ pub struct ListBody {
 pub enum WatchEvent {
     Object {
         kind: &'static str,
-        object: Value,
+        object: Item,
     },
     Bookmark {
         revision: Revision,
@@ -438,9 +438,14 @@ impl Rest {
             let snapshot = cache.snapshot(req.namespace.as_deref());
             for entry in snapshot.entries {
                 if filter.matches(&entry.object) {
+                    let object = if res.is_storage() {
+                        Item::Cached(entry)
+                    } else {
+                        Item::Owned(self.present(res, entry.object.clone())?)
+                    };
                     first.push_back(WatchEvent::Object {
                         kind: "ADDED",
-                        object: self.present(res, entry.object.clone())?,
+                        object,
                     });
                 }
             }
@@ -672,6 +677,7 @@ impl Rest {
             objects::set_type(&mut o, storage);
             o
         };
+        objects::set_type(&mut obj, storage);
         let now = self.now();
         {
             let m = meta_mut(&mut obj);
@@ -2009,15 +2015,14 @@ fn watch_event(
         ChangeKind::Deleted if now || before => "DELETED",
         _ => return None,
     };
+    // Stored objects carry their kind and apiVersion: the cached bytes go out as they are.
     let object = if res.is_storage() {
-        let mut o = change.entry.object.clone();
-        objects::set_type(&mut o, res);
-        o
+        Item::Cached(change.entry.clone())
     } else {
         match convert::from_storage(res, change.entry.object.clone()) {
             Ok(mut o) => {
                 objects::set_type(&mut o, res);
-                o
+                Item::Owned(o)
             }
             Err(e) => return Some(WatchEvent::Error(ApiError::Internal(e.to_string()))),
         }
@@ -2063,7 +2068,7 @@ fn with_bookmarks(
         };
         let event = next?;
         if let WatchEvent::Object { object, .. } = &event
-            && let Ok(Some(rv)) = objects::resource_version(object)
+            && let Ok(Some(rv)) = objects::resource_version(object.value())
         {
             state.position = rv;
         }

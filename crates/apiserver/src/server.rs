@@ -395,33 +395,57 @@ impl Handler {
             now: self.rest.clock.clone(),
         };
         let mut first = true;
-        let frames = events
-            .take_until(stop)
-            .map(move |event| {
-                let line = match event {
-                    WatchEvent::Object { kind, object } => {
-                        let object = if format == Format::Table {
-                            let t = table_handler.table(res, &object, &query, first);
-                            first = false;
-                            t
-                        } else {
-                            object
-                        };
-                        json!({"type": kind, "object": object})
+        let mut encode = move |event: WatchEvent, out: &mut Vec<u8>| {
+            let line = match event {
+                WatchEvent::Object {
+                    kind,
+                    object: Item::Cached(entry),
+                } if format != Format::Table => {
+                    // The cached bytes are the object: no decode, no re-encode per watcher.
+                    out.extend_from_slice(b"{\"type\":\"");
+                    out.extend_from_slice(kind.as_bytes());
+                    out.extend_from_slice(b"\",\"object\":");
+                    out.extend_from_slice(&entry.json);
+                    out.extend_from_slice(b"}\n");
+                    return;
+                }
+                WatchEvent::Object { kind, object } => {
+                    let object = if format == Format::Table {
+                        let t = table_handler.table(res, object.value(), &query, first);
+                        first = false;
+                        t
+                    } else {
+                        object.value().clone()
+                    };
+                    json!({"type": kind, "object": object})
+                }
+                WatchEvent::Bookmark {
+                    revision,
+                    initial_events_end,
+                } => {
+                    let mut metadata = json!({"resourceVersion": revision.to_string()});
+                    if initial_events_end && let Some(m) = metadata.as_object_mut() {
+                        m.insert(
+                            "annotations".into(),
+                            json!({"k8s.io/initial-events-end": "true"}),
+                        );
                     }
-                    WatchEvent::Bookmark { revision, initial_events_end } => {
-                        let mut metadata = json!({"resourceVersion": revision.to_string()});
-                        if initial_events_end && let Some(m) = metadata.as_object_mut() {
-                            m.insert("annotations".into(), json!({"k8s.io/initial-events-end": "true"}));
-                        }
-                        json!({"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version(), "metadata": metadata}})
-                    }
-                    WatchEvent::Error(e) => json!({"type": "ERROR", "object": e.to_status()}),
-                };
-                let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
-                bytes.push(b'\n');
-                Ok::<_, Infallible>(Frame::data(Bytes::from(bytes)))
-            });
+                    json!({"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version(), "metadata": metadata}})
+                }
+                WatchEvent::Error(e) => json!({"type": "ERROR", "object": e.to_status()}),
+            };
+            if serde_json::to_writer(&mut *out, &line).is_ok() {
+                out.push(b'\n');
+            }
+        };
+        // Events that are ready together go out in one frame.
+        let frames = events.take_until(stop).ready_chunks(256).map(move |batch| {
+            let mut out = Vec::with_capacity(batch.len() * 512);
+            for event in batch {
+                encode(event, &mut out);
+            }
+            Ok::<_, Infallible>(Frame::data(Bytes::from(out)))
+        });
         let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
         let ct = match format {
             Format::Table => negotiate::content_type(Format::Table),
