@@ -44,7 +44,9 @@ pub struct Handler {
     /// The cluster CA certificate (PEM), served at `/cacerts`.
     pub ca_pem: String,
     pub shutdown: watch::Receiver<bool>,
-    openapi_hashes: Vec<(String, String)>,
+    /// The `/openapi/v3` root's paths and hashes, made on first ask (building every document
+    /// costs memory a server nobody asks does not need).
+    openapi_hashes: std::sync::OnceLock<Vec<(String, String)>>,
     /// Requests served at once, beyond which clients get 429 (upstream's max-requests-inflight and
     /// max-mutating-requests-inflight; watches are long-running and not counted).
     reads: tokio::sync::Semaphore,
@@ -64,24 +66,6 @@ impl Handler {
         ca_pem: String,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        let openapi_hashes = registry::groups()
-            .iter()
-            .flat_map(|(g, versions)| versions.iter().map(move |v| (*g, *v)))
-            .filter_map(|(g, v)| {
-                let doc = openapi::v3_document(g, v)?;
-                let hash: String = Sha256::digest(doc.to_string().as_bytes())
-                    .iter()
-                    .take(32)
-                    .map(|b| format!("{b:02X}"))
-                    .collect();
-                let path = if g.is_empty() {
-                    format!("api/{v}")
-                } else {
-                    format!("apis/{g}/{v}")
-                };
-                Some((path, hash))
-            })
-            .collect();
         Handler {
             rest,
             authn,
@@ -90,10 +74,33 @@ impl Handler {
             server_address,
             ca_pem,
             shutdown,
-            openapi_hashes,
+            openapi_hashes: std::sync::OnceLock::new(),
             reads: tokio::sync::Semaphore::new(MAX_READS_IN_FLIGHT),
             writes: tokio::sync::Semaphore::new(MAX_WRITES_IN_FLIGHT),
         }
+    }
+
+    fn openapi_hashes(&self) -> &[(String, String)] {
+        self.openapi_hashes.get_or_init(|| {
+            registry::groups()
+                .iter()
+                .flat_map(|(g, versions)| versions.iter().map(move |v| (*g, *v)))
+                .filter_map(|(g, v)| {
+                    let doc = openapi::v3_document(g, v)?;
+                    let hash: String = Sha256::digest(doc.to_string().as_bytes())
+                        .iter()
+                        .take(32)
+                        .map(|b| format!("{b:02X}"))
+                        .collect();
+                    let path = if g.is_empty() {
+                        format!("api/{v}")
+                    } else {
+                        format!("apis/{g}/{v}")
+                    };
+                    Some((path, hash))
+                })
+                .collect()
+        })
     }
 
     /// Serves one request; never fails (errors become Status answers).
@@ -193,7 +200,7 @@ impl Handler {
             }
             Target::OpenApiV3Root => {
                 let mut paths = serde_json::Map::new();
-                for (path, hash) in &self.openapi_hashes {
+                for (path, hash) in self.openapi_hashes() {
                     paths.insert(
                         path.clone(),
                         json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
