@@ -728,13 +728,16 @@ mod tests {
         backoffs = plan.backoffs;
         assert_eq!(backoffs["c"].delay, SignedDuration::from_secs(20));
         for _ in 0..10 {
-            backoffs = decide(&p, &obs, &backoffs, at(10_000)).backoffs;
+            backoffs = decide(&p, &obs, &backoffs, at(301)).backoffs;
             let entry = backoffs["c"];
             backoffs.insert("c".into(), Backoff { updated: at(0), ..entry });
         }
         let b = backoffs["c"];
         assert_eq!(b.delay, SignedDuration::from_secs(300));
         assert_eq!(go_duration(b.delay), "5m0s");
+        // Untouched for more than 10 min: the ladder starts over.
+        let reset = decide(&p, &obs, &backoffs, at(10_000)).backoffs;
+        assert_eq!(reset["c"].delay, SignedDuration::from_secs(10));
     }
 
     #[test]
