@@ -169,7 +169,9 @@ impl Runtime for FakeRuntime {
             },
         );
         state.sandboxes.remove(sandbox_id);
-        state.containers.retain(|_, c| c.status.sandbox_id != sandbox_id);
+        state
+            .containers
+            .retain(|_, c| c.status.sandbox_id != sandbox_id);
         Ok(())
     }
 
@@ -329,7 +331,10 @@ mod tests {
             pod_namespace: "default".into(),
             attempt: 0,
         };
-        let sandbox = fake.run_pod_sandbox(&sandbox_config).await.expect("sandbox");
+        let sandbox = fake
+            .run_pod_sandbox(&sandbox_config)
+            .await
+            .expect("sandbox");
         let config = |name: &str, command: &str| ContainerConfig {
             name: name.into(),
             attempt: 0,
@@ -369,7 +374,12 @@ mod tests {
         );
         let sandboxes = fake.list_pod_sandboxes("u").await;
         assert_eq!(sandboxes[0].ip.as_deref(), Some("10.1.2.2"));
-        assert_eq!(fake.calls()[0], Call::RunSandbox { pod_uid: "u".into() });
+        assert_eq!(
+            fake.calls()[0],
+            Call::RunSandbox {
+                pod_uid: "u".into()
+            }
+        );
         assert!(fake.start_container(&runs).await.is_err());
     }
 }

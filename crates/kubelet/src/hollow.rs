@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -200,7 +200,11 @@ impl Dispatcher {
             }
             None => {
                 let (tx, rx) = watch::channel(pod);
-                tokio::spawn(pod_worker::run(self.nodes[i].handle.clone(), uid.clone(), rx));
+                tokio::spawn(pod_worker::run(
+                    self.nodes[i].handle.clone(),
+                    uid.clone(),
+                    rx,
+                ));
                 self.workers.insert(uid, tx);
             }
         }

@@ -89,7 +89,9 @@ pub enum JoinError {
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("/cacerts holds no PEM certificate")]
     NoCertificate(#[source] rustls::pki_types::pem::Error),
-    #[error("the server's CA (sha256 {got}) is not the one the token pins ({want}): refusing to join")]
+    #[error(
+        "the server's CA (sha256 {got}) is not the one the token pins ({want}): refusing to join"
+    )]
     Mismatch { got: String, want: String },
 }
 
@@ -168,8 +170,8 @@ async fn fetch_ca(server: &http::Uri) -> Result<Vec<u8>, JoinError> {
             addr: addr.clone(),
             source,
         })?;
-    let name = ServerName::try_from(host.clone())
-        .map_err(|_| JoinError::NoHost(server.to_string()))?;
+    let name =
+        ServerName::try_from(host.clone()).map_err(|_| JoinError::NoHost(server.to_string()))?;
     let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
         .connect(name, tcp)
         .await
@@ -228,7 +230,9 @@ mod tests {
     #[test]
     fn tokens_parse_only_in_their_one_shape() {
         let hash = "ab".repeat(32);
-        let token: JoinToken = format!("K10{hash}::server:s3cret\n").parse().expect("valid");
+        let token: JoinToken = format!("K10{hash}::server:s3cret\n")
+            .parse()
+            .expect("valid");
         assert_eq!(token.ca_hash, hash);
         assert_eq!(token.secret, "s3cret");
         assert!(!format!("{token:?}").contains("s3cret"));

@@ -61,7 +61,13 @@ fn time(now: Timestamp) -> Time {
     Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
 }
 
-fn condition(type_: &str, status: &str, reason: &str, message: &str, now: Timestamp) -> NodeCondition {
+fn condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) -> NodeCondition {
     NodeCondition {
         type_: type_.into(),
         status: status.into(),
@@ -113,7 +119,9 @@ pub fn node_status(facts: &NodeFacts, old: Option<&NodeStatus>, now: Timestamp) 
             now,
         ),
     ];
-    let old_conditions = old.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    let old_conditions = old
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default();
     for c in &mut conditions {
         if let Some(o) = old_conditions
             .iter()
@@ -140,7 +148,9 @@ pub fn node_status(facts: &NodeFacts, old: Option<&NodeStatus>, now: Timestamp) 
             kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
         }),
         node_info: Some(NodeSystemInfo {
-            architecture: std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            architecture: std::env::consts::ARCH
+                .replace("x86_64", "amd64")
+                .replace("aarch64", "arm64"),
             boot_id: String::new(),
             container_runtime_version: facts.runtime_version.clone(),
             kernel_version: String::new(),
@@ -199,7 +209,10 @@ pub async fn register(client: &Client, facts: &NodeFacts) -> Result<String, Node
         name: facts.name.clone(),
         source,
     };
-    match api.create(&PostParams::default(), &node_object(facts, now)).await {
+    match api
+        .create(&PostParams::default(), &node_object(facts, now))
+        .await
+    {
         Ok(node) => Ok(node.metadata.uid.unwrap_or_default()),
         Err(kube::Error::Api(s)) if s.code == 409 => {
             let old = api.get(&facts.name).await.map_err(err)?;

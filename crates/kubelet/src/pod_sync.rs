@@ -122,7 +122,11 @@ fn is_terminal(pod: &Pod, observed: &Observed) -> bool {
 
 /// Upstream's back-off rule: a restart right after the first crash, then 10 s doubling to 5 min;
 /// an entry not touched for 10 min starts over. Returns when the restart may happen.
-fn backoff_until(entry: Option<&Backoff>, finished_at: Timestamp, now: Timestamp) -> Option<Timestamp> {
+fn backoff_until(
+    entry: Option<&Backoff>,
+    finished_at: Timestamp,
+    now: Timestamp,
+) -> Option<Timestamp> {
     let entry = entry?;
     let expired = now.duration_since(entry.updated) > BACKOFF_MAX * 2;
     let until = finished_at.saturating_add(entry.delay).ok()?;
@@ -131,7 +135,9 @@ fn backoff_until(entry: Option<&Backoff>, finished_at: Timestamp, now: Timestamp
 
 fn next_backoff(entry: Option<&Backoff>, now: Timestamp) -> Backoff {
     let delay = match entry {
-        Some(e) if now.duration_since(e.updated) <= BACKOFF_MAX * 2 => (e.delay * 2).min(BACKOFF_MAX),
+        Some(e) if now.duration_since(e.updated) <= BACKOFF_MAX * 2 => {
+            (e.delay * 2).min(BACKOFF_MAX)
+        }
         _ => BACKOFF_INITIAL,
     };
     Backoff {
@@ -450,16 +456,22 @@ pub fn pod_status(
         (
             false,
             Some("ContainersNotReady"),
-            Some(format!("containers with unready status: [{}]", unready.join(" "))),
+            Some(format!(
+                "containers with unready status: [{}]",
+                unready.join(" ")
+            )),
         )
     };
-    let sandbox_ip = observed
+    let sandbox_ready = observed
         .sandbox
         .as_ref()
-        .filter(|s| s.ready)
-        .and_then(|s| s.ip.clone());
-    let sandbox_ready = sandbox_ip.is_some();
-    let pod_ip = sandbox_ip.or(old.pod_ip.clone());
+        .is_some_and(|s| s.ready && s.ip.is_some());
+    // A stopped sandbox still names the address the pod had, as upstream keeps it.
+    let pod_ip = observed
+        .sandbox
+        .as_ref()
+        .and_then(|s| s.ip.clone())
+        .or(old.pod_ip.clone());
     let cond = |t: &str, ok: bool, reason: Option<&str>, message: Option<String>| {
         condition(old_conditions, t, ok, reason, message, generation, now)
     };
@@ -596,16 +608,29 @@ mod tests {
         let status = pod_status(&p, &observed(vec![]), &Backoffs::new(), &host(), at(0));
         assert_eq!(status.phase.as_deref(), Some("Pending"));
         let c = &status.container_statuses.as_ref().expect("statuses")[0];
-        let reason = c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref());
+        let reason = c
+            .state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref());
         assert_eq!(reason, Some("ContainerCreating"));
-        assert_eq!(condition_of(&status, "PodReadyToStartContainers").status, "True");
-        assert_eq!(condition_of(&status, "Ready").reason.as_deref(), Some("ContainersNotReady"));
+        assert_eq!(
+            condition_of(&status, "PodReadyToStartContainers").status,
+            "True"
+        );
+        assert_eq!(
+            condition_of(&status, "Ready").reason.as_deref(),
+            Some("ContainersNotReady")
+        );
     }
 
     #[test]
     fn a_running_pod_reports_as_upstream() {
         let p = pod("Always", &["sleep", "1d"]);
-        let obs = observed(vec![container(0, ContainerState::Running { started_at: at(1) })]);
+        let obs = observed(vec![container(
+            0,
+            ContainerState::Running { started_at: at(1) },
+        )]);
         assert!(decide(&p, &obs, &Backoffs::new(), at(2)).actions.is_empty());
         let status = pod_status(&p, &obs, &Backoffs::new(), &host(), at(2));
         assert_eq!(status.phase.as_deref(), Some("Running"));
@@ -634,7 +659,11 @@ mod tests {
         assert_eq!(c.started, Some(true));
         assert_eq!(c.container_id.as_deref(), Some("fake://c0"));
         assert_eq!(c.image_id, "fake://busybox");
-        let running = c.state.as_ref().and_then(|s| s.running.as_ref()).expect("running");
+        let running = c
+            .state
+            .as_ref()
+            .and_then(|s| s.running.as_ref())
+            .expect("running");
         assert_eq!(running.started_at, Some(Time(at(1))));
     }
 
@@ -647,7 +676,11 @@ mod tests {
         let status = pod_status(&p, &obs, &Backoffs::new(), &host(), at(2));
         assert_eq!(status.phase.as_deref(), Some("Failed"));
         let c = &status.container_statuses.as_ref().expect("statuses")[0];
-        let t = c.state.as_ref().and_then(|s| s.terminated.as_ref()).expect("terminated");
+        let t = c
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .expect("terminated");
         assert_eq!(t.exit_code, 3);
         assert_eq!(t.reason.as_deref(), Some("Error"));
         // Once stopped, the sandbox's IP stays in the status and nothing more happens.
@@ -657,7 +690,11 @@ mod tests {
         };
         let mut p = p;
         p.status = Some(status);
-        assert!(decide(&p, &stopped, &Backoffs::new(), at(3)).actions.is_empty());
+        assert!(
+            decide(&p, &stopped, &Backoffs::new(), at(3))
+                .actions
+                .is_empty()
+        );
         let later = pod_status(&p, &stopped, &Backoffs::new(), &host(), at(3));
         assert_eq!(later.phase.as_deref(), Some("Failed"));
         assert_eq!(later.pod_ip.as_deref(), Some("10.128.0.2"));
@@ -673,7 +710,10 @@ mod tests {
         let obs = observed(vec![exited(0, 0, 1)]);
         let status = pod_status(&p, &obs, &Backoffs::new(), &host(), at(2));
         assert_eq!(status.phase.as_deref(), Some("Succeeded"));
-        assert_eq!(condition_of(&status, "Ready").reason.as_deref(), Some("PodCompleted"));
+        assert_eq!(
+            condition_of(&status, "Ready").reason.as_deref(),
+            Some("PodCompleted")
+        );
         let t = status.container_statuses.as_ref().expect("statuses")[0]
             .state
             .clone()
@@ -686,7 +726,12 @@ mod tests {
     fn crashes_restart_at_once_then_back_off_doubling_to_five_minutes() {
         let p = pod("OnFailure", &["sh", "-c", "exit 1"]);
         // First crash: restart at once.
-        let plan = decide(&p, &observed(vec![exited(0, 1, 0)]), &Backoffs::new(), at(0));
+        let plan = decide(
+            &p,
+            &observed(vec![exited(0, 1, 0)]),
+            &Backoffs::new(),
+            at(0),
+        );
         assert_eq!(
             plan.actions,
             vec![Action::StartContainer {
@@ -705,13 +750,21 @@ mod tests {
         assert_eq!(status.phase.as_deref(), Some("Running"));
         let c = &status.container_statuses.as_ref().expect("statuses")[0];
         assert_eq!(c.restart_count, 1);
-        let w = c.state.as_ref().and_then(|s| s.waiting.as_ref()).expect("waiting");
+        let w = c
+            .state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .expect("waiting");
         assert_eq!(w.reason.as_deref(), Some("CrashLoopBackOff"));
         assert_eq!(
             w.message.as_deref(),
             Some("back-off 10s restarting failed container=c pod=p_default(u1)")
         );
-        let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref()).expect("last");
+        let last = c
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .expect("last");
         assert_eq!(last.exit_code, 1);
         // After the delay: restart, drop the run before the last, double the delay.
         let plan = decide(&p, &obs, &backoffs, at(11));
@@ -730,7 +783,13 @@ mod tests {
         for _ in 0..10 {
             backoffs = decide(&p, &obs, &backoffs, at(301)).backoffs;
             let entry = backoffs["c"];
-            backoffs.insert("c".into(), Backoff { updated: at(0), ..entry });
+            backoffs.insert(
+                "c".into(),
+                Backoff {
+                    updated: at(0),
+                    ..entry
+                },
+            );
         }
         let b = backoffs["c"];
         assert_eq!(b.delay, SignedDuration::from_secs(300));
@@ -743,7 +802,12 @@ mod tests {
     #[test]
     fn always_restarts_even_after_success() {
         let p = pod("Always", &["sh", "-c", "exit 0"]);
-        let plan = decide(&p, &observed(vec![exited(0, 0, 0)]), &Backoffs::new(), at(1));
+        let plan = decide(
+            &p,
+            &observed(vec![exited(0, 0, 0)]),
+            &Backoffs::new(),
+            at(1),
+        );
         assert_eq!(plan.actions.len(), 1);
     }
 
@@ -751,8 +815,14 @@ mod tests {
     fn deletion_stops_everything_then_finishes() {
         let mut p = pod("Always", &["sleep", "1d"]);
         p.metadata.deletion_timestamp = Some(Time(at(5)));
-        let obs = observed(vec![container(0, ContainerState::Running { started_at: at(1) })]);
-        assert_eq!(decide(&p, &obs, &Backoffs::new(), at(5)).actions, vec![Action::KillPod]);
+        let obs = observed(vec![container(
+            0,
+            ContainerState::Running { started_at: at(1) },
+        )]);
+        assert_eq!(
+            decide(&p, &obs, &Backoffs::new(), at(5)).actions,
+            vec![Action::KillPod]
+        );
         let stopped = Observed {
             sandbox: Some(sandbox(false)),
             containers: vec![exited(0, 137, 5)],
@@ -766,7 +836,10 @@ mod tests {
     #[test]
     fn transition_times_stay_while_a_condition_holds() {
         let p = pod("Always", &["sleep", "1d"]);
-        let obs = observed(vec![container(0, ContainerState::Running { started_at: at(1) })]);
+        let obs = observed(vec![container(
+            0,
+            ContainerState::Running { started_at: at(1) },
+        )]);
         let first = pod_status(&p, &obs, &Backoffs::new(), &host(), at(2));
         let mut p = p;
         p.status = Some(first.clone());
