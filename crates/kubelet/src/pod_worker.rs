@@ -309,20 +309,41 @@ async fn sync(worker: &mut Worker, pod: &Pod) -> Result<Synced, SyncError> {
                 return Ok(Synced::Deleted);
             }
         }
+        // With a sandbox up and containers still to start, show them ContainerCreating as upstream.
+        if plan.actions.contains(&Action::RunSandbox) {
+            report(worker, pod).await?;
+        }
     }
-    if pod.metadata.deletion_timestamp.is_some() {
-        return Ok(Synced::Wait(wake_at));
+    if pod.metadata.deletion_timestamp.is_none() {
+        report(worker, pod).await?;
     }
-    let observed = observe(runtime.as_ref(), &worker.uid).await;
+    Ok(Synced::Wait(wake_at))
+}
+
+/// Patches the pod's status when it differs from what the API has and what was sent last.
+async fn report(worker: &mut Worker, pod: &Pod) -> Result<(), SyncError> {
+    let observed = observe(worker.node.runtime.as_ref(), &worker.uid).await;
+    // What was sent last is newer than a pod the watch has not caught up with yet: times carry over.
+    let caught_up;
+    let base = match &worker.last_sent {
+        Some(sent) if pod.status.as_ref() != Some(sent) => {
+            caught_up = Pod {
+                status: Some(sent.clone()),
+                ..pod.clone()
+            };
+            &caught_up
+        }
+        _ => pod,
+    };
     let status = pod_sync::pod_status(
-        pod,
+        base,
         &observed,
         &worker.backoffs,
         &worker.node.facts,
         Timestamp::now(),
     );
     if pod.status.as_ref() == Some(&status) || worker.last_sent.as_ref() == Some(&status) {
-        return Ok(Synced::Wait(wake_at));
+        return Ok(());
     }
     let api: Api<Pod> = Api::namespaced(
         worker.node.client.clone(),
@@ -337,5 +358,5 @@ async fn sync(worker: &mut Worker, pod: &Pod) -> Result<Synced, SyncError> {
             source,
         })?;
     worker.last_sent = Some(status);
-    Ok(Synced::Wait(wake_at))
+    Ok(())
 }

@@ -166,6 +166,8 @@ async fn hollow_nodes_run_pods_as_upstream_shows_them() -> anyhow::Result<()> {
         "it",
         "--hollow",
         "3",
+        "--hollow-start-delay-ms",
+        "1500",
     ])?;
 
     let nodes: Api<Node> = Api::all(client.clone());
@@ -222,6 +224,14 @@ async fn hollow_nodes_run_pods_as_upstream_shows_them() -> anyhow::Result<()> {
         pod("runs", "Always", &["sleep", "3600"])?,
         "it-hollow-0",
     )
+    .await?;
+    pod_when(&pods, "runs", "runs ContainerCreating", |p| {
+        phase(p) == Some("Pending")
+            && first_status(p)
+                .and_then(|c| c.state.as_ref())
+                .and_then(|s| s.waiting.as_ref())
+                .is_some_and(|w| w.reason.as_deref() == Some("ContainerCreating"))
+    })
     .await?;
     let running = pod_when(&pods, "runs", "runs Running", |p| {
         phase(p) == Some("Running") && first_status(p).is_some_and(|c| c.ready)
