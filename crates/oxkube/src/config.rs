@@ -23,9 +23,33 @@ struct Cli {
 enum CliCommand {
     /// Run the control plane on this machine.
     Server(ServerArgs),
+    /// Run a node that joins the cluster at --server.
+    Agent(AgentArgs),
     /// Measure a component against its anchor and print the figures.
     #[command(subcommand)]
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct AgentArgs {
+    /// The API server's URL, e.g. https://10.0.0.1:6443.
+    #[arg(long)]
+    server: String,
+    /// The join token from the server's `<data-dir>/node-token`.
+    #[arg(long)]
+    token: String,
+    /// Where the node keeps its state.
+    #[arg(long, default_value = "/var/lib/oxkube-agent")]
+    data_dir: PathBuf,
+    /// The node's name (default: the host name); hollow nodes are `<name>-hollow-<i>`.
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Run this many simulated nodes over an in-memory runtime instead of a real node.
+    #[arg(long)]
+    hollow: Option<usize>,
+    /// How long a hollow node's container takes to start, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    hollow_start_delay_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -135,7 +159,16 @@ pub struct Config {
 #[derive(Debug)]
 pub enum Command {
     Server(ServerConfig),
+    Agent(AgentConfig),
     Bench(BenchTarget),
+}
+
+#[derive(Debug)]
+pub struct AgentConfig {
+    pub server: http::Uri,
+    pub token: oxkube_kubelet::join::JoinToken,
+    pub data_dir: PathBuf,
+    pub hollow: oxkube_kubelet::hollow::HollowConfig,
 }
 
 #[derive(Debug)]
@@ -175,6 +208,66 @@ pub enum ConfigError {
     TokenFile(PathBuf),
     #[error("bench: {0} must be at least 1")]
     BenchCount(&'static str),
+    #[error("--server {0:?}: must be an https:// URL with a host")]
+    Server(String),
+    #[error("--token: {0}")]
+    Token(#[from] oxkube_kubelet::join::TokenError),
+    #[error("--node-name {0:?}: must be a lowercase DNS name (a-z, 0-9, '-', '.')")]
+    NodeName(String),
+    #[error("cannot read this machine's host name for the node name; pass --node-name")]
+    Hostname(#[source] std::io::Error),
+    #[error("--hollow must be between 1 and {max}", max = oxkube_kubelet::hollow::MAX_NODES)]
+    HollowCount,
+    #[error("the real node is not built yet: pass --hollow N to run simulated nodes")]
+    RealNode,
+}
+
+fn dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 230
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !name.starts_with(['-', '.'])
+        && !name.ends_with(['-', '.'])
+}
+
+fn validate_agent(a: AgentArgs) -> Result<AgentConfig, ConfigError> {
+    let server: http::Uri = a
+        .server
+        .parse()
+        .map_err(|_| ConfigError::Server(a.server.clone()))?;
+    if server.scheme_str() != Some("https") || server.host().is_none() {
+        return Err(ConfigError::Server(a.server));
+    }
+    let token = a.token.parse()?;
+    if a.data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::DataDir);
+    }
+    let name = match a.node_name {
+        Some(n) => n,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map_err(ConfigError::Hostname)?
+            .trim()
+            .to_ascii_lowercase(),
+    };
+    if !dns_name(&name) {
+        return Err(ConfigError::NodeName(name));
+    }
+    let count = a.hollow.ok_or(ConfigError::RealNode)?;
+    if count == 0 || count > oxkube_kubelet::hollow::MAX_NODES {
+        return Err(ConfigError::HollowCount);
+    }
+    Ok(AgentConfig {
+        server,
+        token,
+        data_dir: a.data_dir,
+        hollow: oxkube_kubelet::hollow::HollowConfig {
+            prefix: name,
+            count,
+            start_delay: Duration::from_millis(a.hollow_start_delay_ms),
+        },
+    })
 }
 
 fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
@@ -284,6 +377,7 @@ fn validate_api_bench(
 fn validate(cli: Cli) -> Result<Config, ConfigError> {
     let command = match cli.command {
         CliCommand::Server(a) => Command::Server(validate_server(a)?),
+        CliCommand::Agent(a) => Command::Agent(validate_agent(a)?),
         CliCommand::Bench(BenchArgs::Store(a)) => {
             Command::Bench(BenchTarget::Store(validate_store_bench(a)?))
         }
@@ -340,6 +434,28 @@ mod tests {
     }
 
     #[test]
+    fn agent_flags_become_a_typed_config() {
+        let token = format!("K10{}::server:secret", "0f".repeat(32));
+        let line = format!(
+            "oxkube agent --server https://10.0.0.1:6443 --token {token} --node-name box --hollow 3"
+        );
+        let config = parse(args(&line)).expect("valid");
+        let Command::Agent(a) = config.command else {
+            panic!("not an agent config")
+        };
+        assert_eq!(a.server.host(), Some("10.0.0.1"));
+        assert_eq!(a.hollow.prefix, "box");
+        assert_eq!(a.hollow.count, 3);
+        for bad in [
+            format!("oxkube agent --server https://h --token {token} --hollow 0"),
+            format!("oxkube agent --server https://h --token {token} --node-name Box --hollow 1"),
+            format!("oxkube agent --server https://h --token {token} --node-name box"),
+        ] {
+            assert_eq!(parse(args(&bad)).err(), Some(ExitCode::from(64)), "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_flags_exit_64() {
         for line in [
             "oxkube server --compaction-interval-seconds 0",
@@ -353,6 +469,9 @@ mod tests {
             "oxkube bench api --clients 0",
             "oxkube bench api --pods 0",
             "oxkube bench api --paced-rate -5",
+            "oxkube agent --server https://h:6443 --token bad --hollow 1",
+            "oxkube agent --server http://h:6443 --token K10x::server:s --hollow 1",
+            "oxkube agent --server https://h:6443 --token K10x::server:s",
         ] {
             assert_eq!(parse(args(line)).err(), Some(ExitCode::from(64)), "{line}");
         }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use oxkube_apiserver::ApiServer;
 use oxkube_store::{Compactor, EmbeddedOptions, EmbeddedStore, EtcdStore, Store};
 
-use crate::config::{BenchTarget, Command, Config, ServerConfig, StoreBackend};
+use crate::config::{AgentConfig, BenchTarget, Command, Config, ServerConfig, StoreBackend};
 
 fn main() -> ExitCode {
     let config = match config::parse(std::env::args_os()) {
@@ -42,6 +42,7 @@ fn main() -> ExitCode {
 async fn run(config: Config) -> anyhow::Result<()> {
     match config.command {
         Command::Server(server) => run_server(server).await,
+        Command::Agent(agent) => run_agent(agent).await,
         Command::Bench(BenchTarget::Store(opts)) => {
             let report = oxkube_store::bench::run(&opts).await?;
             print!("{report}");
@@ -87,6 +88,18 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
     api.stop().await;
     compactor.abort();
     drop(store);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn run_agent(agent: AgentConfig) -> anyhow::Result<()> {
+    let shutdown = ShutdownSignal::install()?;
+    tracing::info!(server = %agent.server, data_dir = %agent.data_dir.display(), "joining");
+    let client_config = oxkube_kubelet::join::client_config(&agent.server, &agent.token)
+        .await
+        .context("joining the cluster")?;
+    let client = kube::Client::try_from(client_config).context("building the API client")?;
+    oxkube_kubelet::hollow::run(client, agent.hollow, shutdown.wait()).await?;
     tracing::info!("stopped");
     Ok(())
 }
