@@ -226,3 +226,17 @@ def test_imperative_commands_send_protobuf_and_work(server):
     assert get("job", "j")["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "hi"]
     assert get("pod", "p")["spec"]["containers"][0]["args"] == ["sleep", "10"]
     assert get("svc", "d")["spec"]["selector"] == {"app": "d"}
+
+
+def test_a_list_manifest_is_validated_with_openapi_v2_and_created(server, namespace):
+    """For a `List`, kubectl validates each item against `/openapi/v2` in protobuf (gnostic)."""
+    items = ("apiVersion: v1\nkind: List\nitems:\n"
+             "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n  data: {x: '1'}\n"
+             "- apiVersion: v1\n  kind: Secret\n  metadata: {name: b}\n  stringData: {y: '2'}\n")
+    out = server.kubectl("create", "-n", namespace, "-f", "-", input=items).stdout
+    assert "configmap/a created" in out and "secret/b created" in out, out
+    bad = items.replace("data: {x: '1'}", "data: {x: '1'}\n  bogus: 1")
+    refused = server.kubectl("apply", "-n", namespace, "-f", "-", check=False, input=bad)
+    assert refused.returncode != 0, refused.stdout
+    assert 'ValidationError(ConfigMap): unknown field "bogus" in io.k8s.api.core.v1.ConfigMap' \
+        in refused.stderr, refused.stderr

@@ -10,6 +10,7 @@ pub mod convert;
 pub mod defaults;
 pub mod fields;
 pub mod openapi;
+pub mod openapi_proto;
 pub mod patch;
 pub mod protobuf;
 mod protobuf_schema;

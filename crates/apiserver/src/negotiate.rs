@@ -90,6 +90,27 @@ pub fn choose(accept: Option<&str>, table: bool, discovery: bool) -> Result<Form
     ))
 }
 
+/// The media type of the OpenAPI v2 document in protobuf as upstream answers it (kubectl asks with
+/// `@v1.0`, which Go's media-type parser rejects in a Content-Type).
+pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// Whether the client asks `/openapi/v2` in protobuf (kubectl's only form) before anything the
+/// JSON answer would satisfy. Both spellings upstream accepts count (`@v1.0` and `.v1.0`).
+pub fn wants_openapi_v2_protobuf(accept: Option<&str>) -> bool {
+    let Some(header) = accept else {
+        return false;
+    };
+    for range in parse_accept(header) {
+        match range.essence.as_str() {
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+            | "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" => return true,
+            "application/json" | "application/*" | "*/*" | "application/yaml" => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// How a request body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyType {
@@ -141,6 +162,20 @@ mod tests {
         assert_eq!(choose(Some(kubectl), false, false), Ok(Format::Json));
         let reordered = "application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io";
         assert_eq!(choose(Some(reordered), false, true), Ok(Format::Discovery));
+    }
+
+    #[test]
+    fn openapi_v2_protobuf_only_when_asked_first() {
+        assert!(wants_openapi_v2_protobuf(Some(
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+        )));
+        assert!(wants_openapi_v2_protobuf(Some(
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf, application/json"
+        )));
+        assert!(!wants_openapi_v2_protobuf(Some(
+            "application/json, application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+        )));
+        assert!(!wants_openapi_v2_protobuf(None));
     }
 
     #[test]

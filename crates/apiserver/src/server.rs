@@ -195,8 +195,13 @@ impl Handler {
                 )
             }
             Target::OpenApiV2 => {
+                let doc = openapi::v2_document();
+                if negotiate::wants_openapi_v2_protobuf(accept) {
+                    let body = Bytes::from(oxkube_api::openapi_proto::v2_protobuf(&doc));
+                    return Ok(raw(StatusCode::OK, negotiate::OPENAPI_V2_PROTOBUF, body));
+                }
                 negotiate::choose(accept, false, false)?;
-                json_response(StatusCode::OK, &openapi::v2_document())
+                json_response(StatusCode::OK, &doc)
             }
             Target::OpenApiV3Root => {
                 let mut paths = serde_json::Map::new();
