@@ -333,9 +333,9 @@ impl Scheduler {
         match ev {
             WatchEvent::Apply(c) | WatchEvent::InitApply(c) => {
                 if c.global_default == Some(true) {
-                    self.global_default = Some(c.value);
+                    self.global_default = c.value;
                 }
-                self.priorities.insert(c.name_any(), c.value);
+                self.priorities.insert(c.name_any(), c.value.unwrap_or(0));
             }
             WatchEvent::Delete(c) => {
                 if c.global_default == Some(true) {

@@ -21,7 +21,7 @@ pub fn balance_score(fractions: &[f64]) -> i64 {
     ((1.0 - var.sqrt()) * MAX_NODE_SCORE as f64) as i64
 }
 
-impl crate::framework::Plugin for BalancedAllocation {
+impl Plugin for BalancedAllocation {
     fn name(&self) -> &'static str {
         NAME
     }
@@ -43,7 +43,6 @@ impl crate::framework::Plugin for BalancedAllocation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::Plugin;
     use crate::testing::{node, pod};
 
     #[test]
