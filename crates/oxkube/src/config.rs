@@ -442,11 +442,13 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
             {
                 return Err(ConfigError::BenchCount(name));
             }
-            Command::Bench(BenchTarget::Scheduler(oxkube_scheduler::bench::BenchOptions {
-                nodes: a.nodes,
-                pods: a.pods,
-                preemption_nodes: a.preemption_nodes,
-            }))
+            Command::Bench(BenchTarget::Scheduler(
+                oxkube_scheduler::bench::BenchOptions {
+                    nodes: a.nodes,
+                    pods: a.pods,
+                    preemption_nodes: a.preemption_nodes,
+                },
+            ))
         }
         CliCommand::WhyPending(a) => Command::WhyPending(WhyPendingConfig {
             namespace: a.namespace,

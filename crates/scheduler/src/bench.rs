@@ -64,7 +64,14 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "{:<18} {:>6} {:>9} {:>9} {:>10} {:>10} {:>9} {:>7}",
-            "workload", "nodes", "init pods", "measured", "scheduled", "seconds", "pods/s", "vs ups."
+            "workload",
+            "nodes",
+            "init pods",
+            "measured",
+            "scheduled",
+            "seconds",
+            "pods/s",
+            "vs ups."
         )?;
         for r in &self.0 {
             writeln!(
@@ -161,45 +168,110 @@ pub fn run(opts: &BenchOptions) -> Report {
 
     let mut cache = cluster(n, "32");
     let (done, t) = drive(&profile, &mut cache, (0..m).map(basic).collect());
-    rows.push(Row { name: "SchedulingBasic", nodes: n, init_pods: 0, measured: m, scheduled: done, elapsed: t, upstream: 270.0 });
+    rows.push(Row {
+        name: "SchedulingBasic",
+        nodes: n,
+        init_pods: 0,
+        measured: m,
+        scheduled: done,
+        elapsed: t,
+        upstream: 270.0,
+    });
 
     let mut cache = cluster(n, "32");
-    let pods = (0..m).map(|i| basic(i).require_node("bench/group", &["even"])).collect();
+    let pods = (0..m)
+        .map(|i| basic(i).require_node("bench/group", &["even"]))
+        .collect();
     let (done, t) = drive(&profile, &mut cache, pods);
-    rows.push(Row { name: "NodeAffinity", nodes: n, init_pods: 0, measured: m, scheduled: done, elapsed: t, upstream: 220.0 });
+    rows.push(Row {
+        name: "NodeAffinity",
+        nodes: n,
+        init_pods: 0,
+        measured: m,
+        scheduled: done,
+        elapsed: t,
+        upstream: 220.0,
+    });
 
     let mut cache = cluster(n, "32");
     let init = n;
-    place(&mut cache, (0..init).map(|i| basic(i + m).label("app", "spread")).collect());
+    place(
+        &mut cache,
+        (0..init)
+            .map(|i| basic(i + m).label("app", "spread"))
+            .collect(),
+    );
     let measured = (m / 5).max(1);
-    let pods = (0..measured)
-        .map(|i| basic(i).label("app", "spread").spread(5, ZONE, true, "app", "spread"))
-        .collect();
-    let (done, t) = drive(&profile, &mut cache, pods);
-    rows.push(Row { name: "TopologySpreading", nodes: n, init_pods: init, measured, scheduled: done, elapsed: t, upstream: 85.0 });
-
-    let mut cache = cluster(n, "32");
-    let init = (n / 5).max(1);
-    place(&mut cache, (0..init).map(|i| basic(i + m).label("color", "green")).collect());
-    let measured = (n / 5).max(1);
     let pods = (0..measured)
         .map(|i| {
             basic(i)
-                .label("color", "green")
-                .anti_affinity("color", "green", "kubernetes.io/hostname")
+                .label("app", "spread")
+                .spread(5, ZONE, true, "app", "spread")
         })
         .collect();
     let (done, t) = drive(&profile, &mut cache, pods);
-    rows.push(Row { name: "PodAntiAffinity", nodes: n, init_pods: init, measured, scheduled: done, elapsed: t, upstream: 60.0 });
+    rows.push(Row {
+        name: "TopologySpreading",
+        nodes: n,
+        init_pods: init,
+        measured,
+        scheduled: done,
+        elapsed: t,
+        upstream: 85.0,
+    });
+
+    let mut cache = cluster(n, "32");
+    let init = (n / 5).max(1);
+    place(
+        &mut cache,
+        (0..init)
+            .map(|i| basic(i + m).label("color", "green"))
+            .collect(),
+    );
+    let measured = (n / 5).max(1);
+    let pods = (0..measured)
+        .map(|i| {
+            basic(i).label("color", "green").anti_affinity(
+                "color",
+                "green",
+                "kubernetes.io/hostname",
+            )
+        })
+        .collect();
+    let (done, t) = drive(&profile, &mut cache, pods);
+    rows.push(Row {
+        name: "PodAntiAffinity",
+        nodes: n,
+        init_pods: init,
+        measured,
+        scheduled: done,
+        elapsed: t,
+        upstream: 60.0,
+    });
 
     let pn = opts.preemption_nodes;
     let mut cache = cluster(pn, "4");
     let init = pn * 4;
-    place(&mut cache, (0..init).map(|i| pod(&format!("low-{i}")).cpu("900m").priority(1)).collect());
+    place(
+        &mut cache,
+        (0..init)
+            .map(|i| pod(&format!("low-{i}")).cpu("900m").priority(1))
+            .collect(),
+    );
     let measured = pn;
-    let pods = (0..measured).map(|i| pod(&format!("high-{i}")).cpu("3").priority(100)).collect();
+    let pods = (0..measured)
+        .map(|i| pod(&format!("high-{i}")).cpu("3").priority(100))
+        .collect();
     let (done, t) = drive(&profile, &mut cache, pods);
-    rows.push(Row { name: "PreemptionBasic", nodes: pn, init_pods: init, measured, scheduled: done, elapsed: t, upstream: 18.0 });
+    rows.push(Row {
+        name: "PreemptionBasic",
+        nodes: pn,
+        init_pods: init,
+        measured,
+        scheduled: done,
+        elapsed: t,
+        upstream: 18.0,
+    });
 
     Report(rows)
 }
@@ -210,7 +282,11 @@ mod tests {
 
     #[test]
     fn every_workload_schedules_every_measured_pod_on_a_small_cluster() {
-        let report = run(&BenchOptions { nodes: 200, pods: 400, preemption_nodes: 20 });
+        let report = run(&BenchOptions {
+            nodes: 200,
+            pods: 400,
+            preemption_nodes: 20,
+        });
         assert_eq!(report.0.len(), 5);
         for r in &report.0 {
             assert_eq!(r.scheduled, r.measured, "{}", r.name);

@@ -34,7 +34,9 @@ pub enum ExplainError {
     Listen(#[source] std::io::Error),
     #[error("writing the endpoint address to {0}")]
     WriteAddress(PathBuf, #[source] std::io::Error),
-    #[error("reading the scheduler's address from {0} (is `oxkube server` running with this --data-dir?)")]
+    #[error(
+        "reading the scheduler's address from {0} (is `oxkube server` running with this --data-dir?)"
+    )]
     ReadAddress(PathBuf, #[source] std::io::Error),
     #[error("the scheduler's address {0:?} is not an address")]
     BadAddress(String),
@@ -60,7 +62,10 @@ async fn handle(req: Request<Incoming>, tx: mpsc::UnboundedSender<Input>) -> Res
     let path = req.uri().path().to_string();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let ["why-pending", namespace, name] = parts.as_slice() else {
-        return text(StatusCode::NOT_FOUND, "use GET /why-pending/<namespace>/<name>\n".into());
+        return text(
+            StatusCode::NOT_FOUND,
+            "use GET /why-pending/<namespace>/<name>\n".into(),
+        );
     };
     let (reply, answer) = oneshot::channel();
     let input = Input::Explain {
@@ -69,7 +74,10 @@ async fn handle(req: Request<Incoming>, tx: mpsc::UnboundedSender<Input>) -> Res
         reply,
     };
     if tx.send(input).is_err() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping\n".into());
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the scheduler is stopping\n".into(),
+        );
     }
     match answer.await {
         Ok(ExplainReply::Pending(e)) => match serde_json::to_string(&e) {
@@ -82,9 +90,14 @@ async fn handle(req: Request<Incoming>, tx: mpsc::UnboundedSender<Input>) -> Res
         ),
         Ok(ExplainReply::Unknown) => text(
             StatusCode::NOT_FOUND,
-            format!("pod {namespace}/{name} is not waiting in the scheduler's queue (no such pod, or another scheduler's)"),
+            format!(
+                "pod {namespace}/{name} is not waiting in the scheduler's queue (no such pod, or another scheduler's)"
+            ),
         ),
-        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping\n".into()),
+        Err(_) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the scheduler is stopping\n".into(),
+        ),
     }
 }
 
@@ -123,7 +136,11 @@ pub(crate) async fn serve(
 }
 
 /// Asks the scheduler whose address sits under `data_dir` why the pod is pending.
-pub async fn query(data_dir: &Path, namespace: &str, name: &str) -> Result<Explanation, ExplainError> {
+pub async fn query(
+    data_dir: &Path,
+    namespace: &str,
+    name: &str,
+) -> Result<Explanation, ExplainError> {
     let file = data_dir.join(ADDRESS_FILE);
     let raw = std::fs::read_to_string(&file).map_err(|e| ExplainError::ReadAddress(file, e))?;
     let addr: SocketAddr = raw
@@ -150,7 +167,9 @@ pub async fn query(data_dir: &Path, namespace: &str, name: &str) -> Result<Expla
         .map_err(ExplainError::Http)?
         .to_bytes();
     if status != StatusCode::OK {
-        return Err(ExplainError::Refused(String::from_utf8_lossy(&body).trim().to_string()));
+        return Err(ExplainError::Refused(
+            String::from_utf8_lossy(&body).trim().to_string(),
+        ));
     }
     serde_json::from_slice(&body).map_err(ExplainError::Decode)
 }

@@ -173,17 +173,18 @@ pub struct Profile {
 impl Profile {
     /// Upstream's default plugin set and weights (`default-scheduler`).
     pub fn default_profile() -> Profile {
-        let unschedulable: Arc<dyn Plugin> = Arc::new(plugins::node_unschedulable::NodeUnschedulable);
+        let unschedulable: Arc<dyn Plugin> =
+            Arc::new(plugins::node_unschedulable::NodeUnschedulable);
         let node_name: Arc<dyn Plugin> = Arc::new(plugins::node_name::NodeName);
         let taints: Arc<dyn Plugin> = Arc::new(plugins::taint_toleration::TaintToleration);
         let affinity: Arc<dyn Plugin> = Arc::new(plugins::node_affinity::NodeAffinity);
         let ports: Arc<dyn Plugin> = Arc::new(plugins::node_ports::NodePorts);
-        let fit: Arc<dyn Plugin> = Arc::new(plugins::node_resources_fit::NodeResourcesFit::default());
+        let fit: Arc<dyn Plugin> =
+            Arc::new(plugins::node_resources_fit::NodeResourcesFit::default());
         let volumes: Arc<dyn Plugin> = Arc::new(plugins::volume_binding::VolumeBinding);
         let spread: Arc<dyn Plugin> = Arc::new(plugins::pod_topology_spread::PodTopologySpread);
         let inter: Arc<dyn Plugin> = Arc::new(plugins::inter_pod_affinity::InterPodAffinity);
-        let balanced: Arc<dyn Plugin> =
-            Arc::new(plugins::balanced_allocation::BalancedAllocation);
+        let balanced: Arc<dyn Plugin> = Arc::new(plugins::balanced_allocation::BalancedAllocation);
         let images: Arc<dyn Plugin> = Arc::new(plugins::image_locality::ImageLocality);
         let scorer = |plugin: &Arc<dyn Plugin>, weight| Scorer {
             plugin: plugin.clone(),
@@ -191,12 +192,7 @@ impl Profile {
         };
         Profile {
             scheduler_name: crate::pod::SCHEDULER_NAME.to_string(),
-            pre_filter: vec![
-                affinity.clone(),
-                volumes,
-                spread.clone(),
-                inter.clone(),
-            ],
+            pre_filter: vec![affinity.clone(), volumes, spread.clone(), inter.clone()],
             filter: vec![
                 unschedulable,
                 node_name,

@@ -64,7 +64,7 @@ impl AffinityTerm {
 
     /// Whether `pod` is one of the pods this term selects.
     pub fn matches(&self, pod: &PodInfo) -> bool {
-        (self.all_namespaces || self.namespaces.iter().any(|n| *n == pod.namespace))
+        (self.all_namespaces || self.namespaces.contains(&pod.namespace))
             && self.selector.matches(&pod.labels)
     }
 }
@@ -199,16 +199,15 @@ impl PodInfo {
                 .filter_map(|t| AffinityTerm::compile(t, &namespace, 1))
                 .collect()
         };
-        let preferred =
-            |terms: Option<Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>>| {
-                terms
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|t| {
-                        AffinityTerm::compile(&t.pod_affinity_term, &namespace, t.weight)
-                    })
-                    .collect::<Vec<_>>()
-            };
+        let preferred = |terms: Option<
+            Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>,
+        >| {
+            terms
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|t| AffinityTerm::compile(&t.pod_affinity_term, &namespace, t.weight))
+                .collect::<Vec<_>>()
+        };
         let spread = spec
             .topology_spread_constraints
             .iter()
@@ -246,9 +245,7 @@ impl PodInfo {
             preferred_terms,
             affinity: required(pa.required_during_scheduling_ignored_during_execution),
             anti_affinity: required(paa.required_during_scheduling_ignored_during_execution),
-            preferred_affinity: preferred(
-                pa.preferred_during_scheduling_ignored_during_execution,
-            ),
+            preferred_affinity: preferred(pa.preferred_during_scheduling_ignored_during_execution),
             preferred_anti_affinity: preferred(
                 paa.preferred_during_scheduling_ignored_during_execution,
             ),
@@ -272,9 +269,9 @@ impl PodInfo {
                 .and_then(|s| s.scheduler_name.as_deref())
                 .is_none_or(|n| n.is_empty() || n == SCHEDULER_NAME)
             && pod.metadata.deletion_timestamp.is_none()
-            && !spec
+            && spec
                 .and_then(|s| s.scheduling_gates.as_ref())
-                .is_some_and(|g| !g.is_empty())
+                .is_none_or(|g| g.is_empty())
     }
 }
 
@@ -302,9 +299,9 @@ pub fn match_term(
     exprs
         .iter()
         .all(|r| match_requirement(r, labels.get(&r.key).map(String::as_str)))
-        && fields.iter().all(|r| {
-            r.key == "metadata.name" && match_requirement(r, Some(node_name))
-        })
+        && fields
+            .iter()
+            .all(|r| r.key == "metadata.name" && match_requirement(r, Some(node_name)))
 }
 
 fn match_requirement(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
@@ -322,7 +319,11 @@ fn match_requirement(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
             ) else {
                 return false;
             };
-            if r.operator == "Gt" { v > bound } else { v < bound }
+            if r.operator == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
         }
         _ => false,
     }

@@ -30,9 +30,13 @@ pub fn eligible(pod: &PodInfo, cache: &Cache) -> Result<(), String> {
         return Err("preemption: not eligible due to preemptionPolicy=Never.".into());
     }
     if let Some(n) = cache.node(&pod.nominated_node)
-        && n.pods.iter().any(|p| p.terminating && p.priority < pod.priority)
+        && n.pods
+            .iter()
+            .any(|p| p.terminating && p.priority < pod.priority)
     {
-        return Err("preemption: not eligible due to a terminating pod on the nominated node.".into());
+        return Err(
+            "preemption: not eligible due to a terminating pod on the nominated node.".into(),
+        );
     }
     Ok(())
 }
@@ -152,9 +156,21 @@ mod tests {
         let mut cache = Cache::new();
         cache.upsert_node(Arc::new(node("n1").cpu("2").build()));
         cache.upsert_node(Arc::new(node("n2").cpu("2").build()));
-        cache.upsert_node(Arc::new(node("tainted").cpu("2").taint("x", "", "NoSchedule").build()));
-        for (name, n, cpu, prio) in [("a", "n1", "1", 5), ("b", "n1", "1", 5), ("c", "n2", "1", 1), ("d", "n2", "1", 100)] {
-            cache.upsert_pod(Arc::new(pod(name).cpu(cpu).priority(prio).node(n).build_info()));
+        cache.upsert_node(Arc::new(
+            node("tainted")
+                .cpu("2")
+                .taint("x", "", "NoSchedule")
+                .build(),
+        ));
+        for (name, n, cpu, prio) in [
+            ("a", "n1", "1", 5),
+            ("b", "n1", "1", 5),
+            ("c", "n2", "1", 1),
+            ("d", "n2", "1", 100),
+        ] {
+            cache.upsert_pod(Arc::new(
+                pod(name).cpu(cpu).priority(prio).node(n).build_info(),
+            ));
         }
         let p = pod("p").cpu("1").priority(10).build_info();
         let (d, state) = unschedulable(&cache, &p);
@@ -168,17 +184,32 @@ mod tests {
     fn explains_why_preemption_cannot_help() {
         let mut cache = Cache::new();
         cache.upsert_node(Arc::new(node("n1").cpu("1").build()));
-        cache.upsert_node(Arc::new(node("tainted").cpu("1").taint("x", "", "NoSchedule").build()));
-        cache.upsert_pod(Arc::new(pod("same").cpu("1").priority(10).node("n1").build_info()));
+        cache.upsert_node(Arc::new(
+            node("tainted")
+                .cpu("1")
+                .taint("x", "", "NoSchedule")
+                .build(),
+        ));
+        cache.upsert_pod(Arc::new(
+            pod("same").cpu("1").priority(10).node("n1").build_info(),
+        ));
         let p = pod("p").cpu("1").priority(10).build_info();
         let (d, state) = unschedulable(&cache, &p);
-        let err = preempt(&Profile::default_profile(), &state, &p, &cache, &d).expect_err("no victims");
+        let err =
+            preempt(&Profile::default_profile(), &state, &p, &cache, &d).expect_err("no victims");
         assert_eq!(
             err,
             "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."
         );
-        let never = PodInfo { preempt_never: true, ..p };
-        let err = preempt(&Profile::default_profile(), &state, &never, &cache, &d).expect_err("never");
-        assert_eq!(err, "preemption: not eligible due to preemptionPolicy=Never.");
+        let never = PodInfo {
+            preempt_never: true,
+            ..p
+        };
+        let err =
+            preempt(&Profile::default_profile(), &state, &never, &cache, &d).expect_err("never");
+        assert_eq!(
+            err,
+            "preemption: not eligible due to preemptionPolicy=Never."
+        );
     }
 }

@@ -187,7 +187,11 @@ impl Queue {
             }
             self.backoff.pop_first();
             let (_, seq, key) = first;
-            if self.pods.get(&key).is_some_and(|q| q.place == Place::Backoff && q.seq == seq) {
+            if self
+                .pods
+                .get(&key)
+                .is_some_and(|q| q.place == Place::Backoff && q.seq == seq)
+            {
                 self.push_active(&key);
             }
         }
@@ -297,7 +301,9 @@ mod tests {
         q.upsert(info("low", 0), now);
         q.upsert(info("high", 100), now);
         q.upsert(info("low2", 0), now);
-        let order: Vec<String> = std::iter::from_fn(|| q.pop(now)).map(|p| p.name.clone()).collect();
+        let order: Vec<String> = std::iter::from_fn(|| q.pop(now))
+            .map(|p| p.name.clone())
+            .collect();
         assert_eq!(order, ["high", "low", "low2"]);
     }
 
@@ -314,7 +320,10 @@ mod tests {
         q.upsert(info("p", 0), t0);
         assert!(q.pop(t0).is_some());
         q.unschedulable("default/p", t0);
-        assert!(q.pop(t0 + Duration::from_secs(5)).is_none(), "parked until an event");
+        assert!(
+            q.pop(t0 + Duration::from_secs(5)).is_none(),
+            "parked until an event"
+        );
         // An event during the backoff: backoffQ, then activeQ once 1 s has passed.
         q.move_all(t0 + Duration::from_millis(500));
         assert_eq!(q.counts().backoff, 1);
@@ -337,7 +346,10 @@ mod tests {
         assert!(q.pop(t0 + Duration::from_secs(299)).is_none());
         assert!(q.pop(t0 + MAX_UNSCHEDULABLE).is_some());
         q.unschedulable("default/p", t0 + MAX_UNSCHEDULABLE);
-        q.upsert(info("p", 0), t0 + MAX_UNSCHEDULABLE + Duration::from_secs(30));
+        q.upsert(
+            info("p", 0),
+            t0 + MAX_UNSCHEDULABLE + Duration::from_secs(30),
+        );
         assert_eq!(q.counts().active, 1);
         q.remove("default/p");
         assert!(q.pop(t0 + MAX_UNSCHEDULABLE * 2).is_none());

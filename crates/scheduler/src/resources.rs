@@ -94,8 +94,7 @@ impl Resource {
 
 /// Extended resources and huge pages: anything with a domain prefix, or `hugepages-*`.
 fn is_scalar(name: &str) -> bool {
-    name.starts_with("hugepages-")
-        || (name.contains('/') && !name.starts_with("kubernetes.io/"))
+    name.starts_with("hugepages-") || (name.contains('/') && !name.starts_with("kubernetes.io/"))
 }
 
 fn container_requests(c: &Container) -> Resource {

@@ -12,9 +12,9 @@ use k8s_openapi::api::core::v1::{Node, ObjectReference, PersistentVolumeClaim, P
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event as WatchEvent};
-use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
@@ -45,13 +45,16 @@ pub enum RunError {
 /// Everything the loop reacts to.
 #[derive(Debug)]
 pub(crate) enum Input {
-    Pod(WatchEvent<Pod>),
-    Node(WatchEvent<Node>),
-    Claim(WatchEvent<PersistentVolumeClaim>),
-    Class(WatchEvent<StorageClass>),
-    Priority(WatchEvent<PriorityClass>),
+    Pod(Box<WatchEvent<Pod>>),
+    Node(Box<WatchEvent<Node>>),
+    Claim(Box<WatchEvent<PersistentVolumeClaim>>),
+    Class(Box<WatchEvent<StorageClass>>),
+    Priority(Box<WatchEvent<PriorityClass>>),
     /// A binding finished (`ok == false`: undo the assumption and retry).
-    Bound { key: String, ok: bool },
+    Bound {
+        key: String,
+        ok: bool,
+    },
     Explain {
         namespace: String,
         name: String,
@@ -73,6 +76,7 @@ where
                         return;
                     }
                 }
+                Err(_) if tx.is_closed() => return,
                 Err(e) => tracing::warn!(error = %e, "scheduler watch failed; retrying"),
             }
         }
@@ -81,12 +85,7 @@ where
 
 fn watch<K>(client: &Client, tx: &mpsc::UnboundedSender<Input>, wrap: fn(WatchEvent<K>) -> Input)
 where
-    K: Resource
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + 'static,
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::all(client.clone());
@@ -163,7 +162,10 @@ fn node_changed(old: &Node, new: &Node) -> bool {
 impl Scheduler {
     fn info(&self, pod: Arc<Pod>) -> Arc<PodInfo> {
         let explicit = pod.spec.as_ref().and_then(|s| s.priority).is_some();
-        let class = pod.spec.as_ref().and_then(|s| s.priority_class_name.clone());
+        let class = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.priority_class_name.clone());
         let mut info = PodInfo::new(pod);
         if !explicit {
             info.priority = class
@@ -185,8 +187,12 @@ impl Scheduler {
             }
             WatchEvent::InitDone => {
                 if let Some(seen) = self.relist.pods.take() {
-                    let gone: Vec<String> =
-                        self.pods.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+                    let gone: Vec<String> = self
+                        .pods
+                        .keys()
+                        .filter(|k| !seen.contains(*k))
+                        .cloned()
+                        .collect();
                     for k in gone {
                         self.delete_pod(&k, now);
                     }
@@ -280,7 +286,11 @@ impl Scheduler {
     }
 
     fn apply_node(&mut self, node: Node, now: Instant) {
-        let changed = match self.cache.node(&node.name_any()).and_then(|n| n.node.clone()) {
+        let changed = match self
+            .cache
+            .node(&node.name_any())
+            .and_then(|n| n.node.clone())
+        {
             None => true,
             Some(old) => node_changed(&old, &node),
         };
@@ -296,9 +306,13 @@ impl Scheduler {
                 let key = format!("{}/{}", c.namespace().unwrap_or_default(), c.name_any());
                 let spec = c.spec.as_ref();
                 let state = ClaimState {
-                    bound: spec.and_then(|s| s.volume_name.as_deref()).is_some_and(|v| !v.is_empty())
+                    bound: spec
+                        .and_then(|s| s.volume_name.as_deref())
+                        .is_some_and(|v| !v.is_empty())
                         || c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"),
-                    storage_class: spec.and_then(|s| s.storage_class_name.clone()).unwrap_or_default(),
+                    storage_class: spec
+                        .and_then(|s| s.storage_class_name.clone())
+                        .unwrap_or_default(),
                 };
                 self.cache.volumes.claims.insert(key, state);
                 self.queue.move_all(now);
@@ -323,7 +337,10 @@ impl Scheduler {
                 self.queue.move_all(now);
             }
             WatchEvent::Delete(c) => {
-                self.cache.volumes.wait_for_first_consumer.remove(&c.name_any());
+                self.cache
+                    .volumes
+                    .wait_for_first_consumer
+                    .remove(&c.name_any());
             }
             WatchEvent::Init | WatchEvent::InitDone => {}
         }
@@ -349,11 +366,11 @@ impl Scheduler {
 
     fn on_input(&mut self, input: Input, now: Instant) {
         match input {
-            Input::Pod(ev) => self.on_pod(ev, now),
-            Input::Node(ev) => self.on_node(ev, now),
-            Input::Claim(ev) => self.on_claim(ev, now),
-            Input::Class(ev) => self.on_class(ev, now),
-            Input::Priority(ev) => self.on_priority(ev),
+            Input::Pod(ev) => self.on_pod(*ev, now),
+            Input::Node(ev) => self.on_node(*ev, now),
+            Input::Claim(ev) => self.on_claim(*ev, now),
+            Input::Class(ev) => self.on_class(*ev, now),
+            Input::Priority(ev) => self.on_priority(*ev),
             Input::Bound { key, ok } => {
                 if ok {
                     self.queue.remove(&key);
@@ -391,7 +408,13 @@ impl Scheduler {
             .tie
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        match schedule::schedule(&self.profile, &self.cache, &info, &mut self.start, self.tie >> 33) {
+        match schedule::schedule(
+            &self.profile,
+            &self.cache,
+            &info,
+            &mut self.start,
+            self.tie >> 33,
+        ) {
             Outcome::Placed(p) => {
                 let mut assumed = (*info).clone();
                 assumed.node_name = p.node.clone();
@@ -401,7 +424,8 @@ impl Scheduler {
             Outcome::Unschedulable(mut diagnosis, state) => {
                 let mut nominate = None;
                 if self.profile.preemption {
-                    match preemption::preempt(&self.profile, &state, &info, &self.cache, &diagnosis) {
+                    match preemption::preempt(&self.profile, &state, &info, &self.cache, &diagnosis)
+                    {
                         Ok(p) => nominate = Some(p),
                         Err(msg) => diagnosis.post_filter = Some(msg),
                     }
@@ -434,7 +458,15 @@ impl Scheduler {
                 .await;
             let ok = match res {
                 Ok(_) => {
-                    publish(&recorder, &reference, EventType::Normal, "Scheduled", "Binding", note).await;
+                    publish(
+                        &recorder,
+                        &reference,
+                        EventType::Normal,
+                        "Scheduled",
+                        "Binding",
+                        note,
+                    )
+                    .await;
                     true
                 }
                 Err(e) => {
@@ -446,7 +478,12 @@ impl Scheduler {
         });
     }
 
-    fn spawn_failed(&self, info: &PodInfo, message: String, nominate: Option<preemption::Preemption>) {
+    fn spawn_failed(
+        &self,
+        info: &PodInfo,
+        message: String,
+        nominate: Option<preemption::Preemption>,
+    ) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &info.namespace);
         let name = info.name.clone();
         let recorder = self.recorder.clone();
@@ -454,7 +491,15 @@ impl Scheduler {
         let preemptor_uid = info.uid.clone();
         let client = self.client.clone();
         tokio::spawn(async move {
-            publish(&recorder, &reference, EventType::Warning, "FailedScheduling", "Scheduling", message.clone()).await;
+            publish(
+                &recorder,
+                &reference,
+                EventType::Warning,
+                "FailedScheduling",
+                "Scheduling",
+                message.clone(),
+            )
+            .await;
             let now = jiff::Timestamp::now().to_string();
             let mut status = json!({
                 "conditions": [{
@@ -483,7 +528,15 @@ impl Scheduler {
                 let vapi: Api<Pod> = Api::namespaced(client.clone(), &victim.namespace);
                 let vref = victim.pod.object_ref(&());
                 let note = format!("Preempted by pod {preemptor_uid} on node {}", p.node);
-                publish(&recorder, &vref, EventType::Normal, "Preempted", "Preempting", note).await;
+                publish(
+                    &recorder,
+                    &vref,
+                    EventType::Normal,
+                    "Preempted",
+                    "Preempting",
+                    note,
+                )
+                .await;
                 if let Err(e) = vapi.delete(&victim.name, &DeleteParams::default()).await {
                     tracing::warn!(pod = %victim.key, error = %e, "deleting a preemption victim failed");
                 }
@@ -524,12 +577,12 @@ pub async fn run(
         .map_err(RunError::Explain)?;
     tracing::info!(address = %endpoint, "scheduler explain endpoint listening");
     let pods: Api<Pod> = Api::all(client.clone());
-    forward(watcher(pods), tx.clone(), Input::Pod);
-    watch::<Node>(&client, &tx, Input::Node);
-    watch::<StorageClass>(&client, &tx, Input::Class);
-    watch::<PriorityClass>(&client, &tx, Input::Priority);
+    forward(watcher(pods), tx.clone(), |e| Input::Pod(Box::new(e)));
+    watch::<Node>(&client, &tx, |e| Input::Node(Box::new(e)));
+    watch::<StorageClass>(&client, &tx, |e| Input::Class(Box::new(e)));
+    watch::<PriorityClass>(&client, &tx, |e| Input::Priority(Box::new(e)));
     let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
-    forward(watcher(claims), tx.clone(), Input::Claim);
+    forward(watcher(claims), tx.clone(), |e| Input::Claim(Box::new(e)));
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -577,7 +630,13 @@ async fn step(
         s.on_input(input, now);
     }
     let state = match (state, s.synced) {
-        (State::Syncing { .. }, State::Syncing { pods: true, nodes: true }) => {
+        (
+            State::Syncing { .. },
+            State::Syncing {
+                pods: true,
+                nodes: true,
+            },
+        ) => {
             tracing::info!(nodes = s.cache.node_count(), "scheduler synced");
             s.synced = State::Running;
             State::Running

@@ -107,7 +107,12 @@ pub fn pre_filter(profile: &Profile, pod: &PodInfo, cache: &Cache) -> (CycleStat
 }
 
 /// The first failing filter's status, or success.
-pub fn run_filters(profile: &Profile, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+pub fn run_filters(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &PodInfo,
+    node: &NodeInfo,
+) -> Status {
     for p in &profile.filter {
         let s = p.filter(state, pod, node);
         if !s.is_success() {
@@ -125,7 +130,13 @@ pub struct Scores {
 }
 
 /// PreScore, Score and NormalizeScore over the feasible nodes.
-pub fn score(profile: &Profile, state: &mut CycleState, pod: &PodInfo, cache: &Cache, feasible: &[&NodeInfo]) -> Scores {
+pub fn score(
+    profile: &Profile,
+    state: &mut CycleState,
+    pod: &PodInfo,
+    cache: &Cache,
+    feasible: &[&NodeInfo],
+) -> Scores {
     for p in &profile.pre_score {
         p.pre_score(state, pod, cache, feasible);
     }
@@ -140,7 +151,10 @@ pub fn score(profile: &Profile, state: &mut CycleState, pod: &PodInfo, cache: &C
                 .map(|n| scorer.plugin.score(state, pod, n))
                 .collect()
         } else {
-            feasible.iter().map(|n| scorer.plugin.score(state, pod, n)).collect()
+            feasible
+                .iter()
+                .map(|n| scorer.plugin.score(state, pod, n))
+                .collect()
         };
         let mut normalized = raw.clone();
         scorer.plugin.normalize(state, pod, &mut normalized);
@@ -161,7 +175,13 @@ pub enum Outcome {
 
 /// One scheduling cycle for `pod` over the cache. `start` is the rotating index filtering begins
 /// at (advanced past the nodes looked at); `tie` breaks ties between equally scored nodes.
-pub fn schedule(profile: &Profile, cache: &Cache, pod: &PodInfo, start: &mut usize, tie: u64) -> Outcome {
+pub fn schedule(
+    profile: &Profile,
+    cache: &Cache,
+    pod: &PodInfo,
+    start: &mut usize,
+    tie: u64,
+) -> Outcome {
     let nodes: &[NodeInfo] = cache.nodes();
     let real = cache.node_count();
     let (mut state, rejected) = pre_filter(profile, pod, cache);
@@ -200,13 +220,15 @@ pub fn schedule(profile: &Profile, cache: &Cache, pod: &PodInfo, start: &mut usi
         let idx = |i: usize| (begin + processed + i) % total;
         let check = |i: usize| {
             let n = &nodes[idx(i)];
-            if n.node.is_none() {
-                return None;
-            }
+            n.node.as_ref()?;
             Some(run_filters(profile, &state, pod, n))
         };
         let results: Vec<Option<Status>> = if len >= PARALLEL_THRESHOLD {
-            (0..len).into_par_iter().with_min_len(16).map(check).collect()
+            (0..len)
+                .into_par_iter()
+                .with_min_len(16)
+                .map(check)
+                .collect()
         } else {
             (0..len).map(check).collect()
         };
@@ -252,7 +274,9 @@ pub fn schedule(profile: &Profile, cache: &Cache, pod: &PodInfo, start: &mut usi
     }
     let scores = score(profile, &mut state, pod, cache, &feasible);
     let best = scores.totals.iter().copied().max().unwrap_or(0);
-    let ties: Vec<usize> = (0..feasible.len()).filter(|&i| scores.totals[i] == best).collect();
+    let ties: Vec<usize> = (0..feasible.len())
+        .filter(|&i| scores.totals[i] == best)
+        .collect();
     let pick = ties[(tie % ties.len() as u64) as usize];
     Outcome::Placed(Placement {
         node: feasible[pick].name.clone(),
@@ -398,11 +422,28 @@ pub fn render(e: &Explanation) -> String {
     }
     if !e.rejected.is_empty() {
         out.push_str("\nRejected nodes:\n");
-        let w = e.rejected.iter().map(|r| r.node.len()).max().unwrap_or(4).max(4);
-        let pw = e.rejected.iter().map(|r| r.plugin.len()).max().unwrap_or(6).max(6);
+        let w = e
+            .rejected
+            .iter()
+            .map(|r| r.node.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let pw = e
+            .rejected
+            .iter()
+            .map(|r| r.plugin.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         out.push_str(&format!("  {:w$}  {:pw$}  REASON\n", "NODE", "PLUGIN"));
         for r in &e.rejected {
-            out.push_str(&format!("  {:w$}  {:pw$}  {}\n", r.node, r.plugin, r.reasons.join(", ")));
+            out.push_str(&format!(
+                "  {:w$}  {:pw$}  {}\n",
+                r.node,
+                r.plugin,
+                r.reasons.join(", ")
+            ));
         }
     }
     if !e.feasible.is_empty() {
@@ -414,7 +455,12 @@ pub fn render(e: &Explanation) -> String {
                 .filter(|s| s.normalized != 0)
                 .map(|s| format!("{} {}×{}", s.plugin, s.normalized, s.weight))
                 .collect();
-            out.push_str(&format!("  {}  total {}  ({})\n", n.node, n.total, parts.join(", ")));
+            out.push_str(&format!(
+                "  {}  total {}  ({})\n",
+                n.node,
+                n.total,
+                parts.join(", ")
+            ));
         }
     }
     out
@@ -423,14 +469,29 @@ pub fn render(e: &Explanation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::testing::{node, pod};
+    use std::sync::Arc;
 
     #[test]
     fn feasible_nodes_to_find_follow_upstream() {
-        let cases = [(0, 50, 50), (0, 99, 99), (0, 100, 100), (0, 1000, 420), (0, 5000, 500), (0, 10000, 500), (0, 6000, 300), (10, 5000, 500), (100, 5000, 5000), (1, 500, 100)];
+        let cases = [
+            (0, 50, 50),
+            (0, 99, 99),
+            (0, 100, 100),
+            (0, 1000, 420),
+            (0, 5000, 500),
+            (0, 10000, 500),
+            (0, 6000, 300),
+            (10, 5000, 500),
+            (100, 5000, 5000),
+            (1, 500, 100),
+        ];
         for (pct, all, want) in cases {
-            assert_eq!(num_feasible_nodes_to_find(pct, all), want, "{pct}% of {all}");
+            assert_eq!(
+                num_feasible_nodes_to_find(pct, all),
+                want,
+                "{pct}% of {all}"
+            );
         }
     }
 
@@ -438,9 +499,24 @@ mod tests {
         let mut cache = Cache::new();
         cache.upsert_node(Arc::new(node("n1").cpu("1").build()));
         cache.upsert_node(Arc::new(node("n2").cpu("1").build()));
-        cache.upsert_node(Arc::new(node("n3").cpu("8").taint("gpu", "yes", "NoSchedule").build()));
-        cache.upsert_node(Arc::new(node("n4").cpu("8").taint("gpu", "yes", "NoSchedule").build()));
-        cache.upsert_node(Arc::new(node("n5").cpu("8").taint("dedicated", "", "NoSchedule").build()));
+        cache.upsert_node(Arc::new(
+            node("n3")
+                .cpu("8")
+                .taint("gpu", "yes", "NoSchedule")
+                .build(),
+        ));
+        cache.upsert_node(Arc::new(
+            node("n4")
+                .cpu("8")
+                .taint("gpu", "yes", "NoSchedule")
+                .build(),
+        ));
+        cache.upsert_node(Arc::new(
+            node("n5")
+                .cpu("8")
+                .taint("dedicated", "", "NoSchedule")
+                .build(),
+        ));
         cache
     }
 
@@ -475,8 +551,15 @@ mod tests {
         assert_eq!(e.feasible[0].node, "n6");
         assert_eq!(e.rejected.len(), 3);
         let text = render(&e);
-        let n5 = text.lines().find(|l| l.trim_start().starts_with("n5 ")).expect("n5 listed");
-        assert!(n5.contains("TaintToleration") && n5.contains("node(s) had untolerated taint {dedicated: }"), "{text}");
+        let n5 = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("n5 "))
+            .expect("n5 listed");
+        assert!(
+            n5.contains("TaintToleration")
+                && n5.contains("node(s) had untolerated taint {dedicated: }"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -47,14 +47,20 @@ mod tests {
 
     #[test]
     fn even_use_scores_higher() {
-        let cases = [(vec![0.5, 0.5], 100), (vec![0.0, 1.0], 50), (vec![0.25, 0.75], 75)];
+        let cases = [
+            (vec![0.5, 0.5], 100),
+            (vec![0.0, 1.0], 50),
+            (vec![0.25, 0.75], 75),
+        ];
         for (f, want) in cases {
             assert_eq!(balance_score(&f), want, "{f:?}");
         }
         let n = NodeInfo::from_node(node("n").cpu("4").memory("4Gi").build());
         let state = CycleState::default();
-        let even = BalancedAllocation.score(&state, &pod("p").cpu("2").memory("2Gi").build_info(), &n);
-        let skewed = BalancedAllocation.score(&state, &pod("p").cpu("4").memory("1Mi").build_info(), &n);
+        let even =
+            BalancedAllocation.score(&state, &pod("p").cpu("2").memory("2Gi").build_info(), &n);
+        let skewed =
+            BalancedAllocation.score(&state, &pod("p").cpu("4").memory("1Mi").build_info(), &n);
         assert!(even > skewed, "{even} vs {skewed}");
     }
 }

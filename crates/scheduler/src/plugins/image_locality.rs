@@ -78,8 +78,8 @@ impl Plugin for ImageLocality {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::testing::{node, pod};
+    use std::sync::Arc;
 
     #[test]
     fn names_normalize_like_the_runtime() {
@@ -96,12 +96,18 @@ mod tests {
     #[test]
     fn nodes_holding_big_images_score_higher() {
         let mut cache = Cache::new();
-        cache.upsert_node(Arc::new(node("a").image("docker.io/library/big:latest", 500 * MB).build()));
+        cache.upsert_node(Arc::new(
+            node("a")
+                .image("docker.io/library/big:latest", 500 * MB)
+                .build(),
+        ));
         cache.upsert_node(Arc::new(node("b").build()));
         let p = pod("p").image("big").build_info();
         let mut state = CycleState::default();
         ImageLocality.pre_score(&mut state, &p, &cache, &[]);
-        let (Some(a), Some(b)) = (cache.node("a"), cache.node("b")) else { panic!("nodes") };
+        let (Some(a), Some(b)) = (cache.node("a"), cache.node("b")) else {
+            panic!("nodes")
+        };
         // 500 MB × spread 1/2 = 250 MB → (250-23)/(1000-23) × 100 = 23.
         assert_eq!(ImageLocality.score(&state, &p, a), 23);
         assert_eq!(ImageLocality.score(&state, &p, b), 0);

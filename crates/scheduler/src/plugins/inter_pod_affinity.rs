@@ -71,7 +71,9 @@ impl Plugin for InterPodAffinity {
                     s.no_affinity_match = false;
                     for (term, counts) in pod.affinity.iter().zip(s.affinity.iter_mut()) {
                         if let Some(v) = node.labels.get(&term.topology_key) {
-                            *counts.entry((term.topology_key.clone(), v.clone())).or_insert(0) += 1;
+                            *counts
+                                .entry((term.topology_key.clone(), v.clone()))
+                                .or_insert(0) += 1;
                         }
                     }
                 }
@@ -79,7 +81,9 @@ impl Plugin for InterPodAffinity {
                     if let Some(v) = node.labels.get(&term.topology_key)
                         && term.matches(existing)
                     {
-                        *counts.entry((term.topology_key.clone(), v.clone())).or_insert(0) += 1;
+                        *counts
+                            .entry((term.topology_key.clone(), v.clone()))
+                            .or_insert(0) += 1;
                     }
                 }
             }
@@ -95,15 +99,16 @@ impl Plugin for InterPodAffinity {
             return Status::success();
         };
         let hit = |counts: &DomainCounts| {
-            counts.iter().any(|((k, v), n)| *n > 0 && node.labels.get(k) == Some(v))
+            counts
+                .iter()
+                .any(|((k, v), n)| *n > 0 && node.labels.get(k) == Some(v))
         };
-        if hit(&s.existing_anti) {
-            return Status::unschedulable(NAME, EXISTING_ANTI_AFFINITY);
-        }
         for (term, counts) in pod.affinity.iter().zip(&s.affinity) {
             let ok = match node.labels.get(&term.topology_key) {
                 None => false,
-                Some(v) => counts.get(&(term.topology_key.clone(), v.clone())).is_some_and(|n| *n > 0),
+                Some(v) => counts
+                    .get(&(term.topology_key.clone(), v.clone()))
+                    .is_some_and(|n| *n > 0),
             };
             // The first pod of a group that selects itself may go anywhere with the key.
             let first_of_group = s.no_affinity_match
@@ -115,10 +120,16 @@ impl Plugin for InterPodAffinity {
         }
         for (term, counts) in pod.anti_affinity.iter().zip(&s.anti) {
             if let Some(v) = node.labels.get(&term.topology_key)
-                && counts.get(&(term.topology_key.clone(), v.clone())).is_some_and(|n| *n > 0)
+                && counts
+                    .get(&(term.topology_key.clone(), v.clone()))
+                    .is_some_and(|n| *n > 0)
             {
                 return Status::unschedulable(NAME, ANTI_AFFINITY);
             }
+        }
+        // Upstream's order: the pod's affinity, its anti-affinity, then existing pods'.
+        if hit(&s.existing_anti) {
+            return Status::unschedulable(NAME, EXISTING_ANTI_AFFINITY);
         }
         Status::success()
     }
@@ -130,13 +141,17 @@ impl Plugin for InterPodAffinity {
         let mut scores: DomainCounts = HashMap::new();
         for node in cache.nodes() {
             for existing in &node.pods {
-                for (terms, sign) in [(&pod.preferred_affinity, 1), (&pod.preferred_anti_affinity, -1)] {
+                for (terms, sign) in [
+                    (&pod.preferred_affinity, 1),
+                    (&pod.preferred_anti_affinity, -1),
+                ] {
                     for t in terms.iter() {
                         if let Some(v) = node.labels.get(&t.topology_key)
                             && t.matches(existing)
                         {
-                            *scores.entry((t.topology_key.clone(), v.clone())).or_insert(0) +=
-                                sign * i64::from(t.weight);
+                            *scores
+                                .entry((t.topology_key.clone(), v.clone()))
+                                .or_insert(0) += sign * i64::from(t.weight);
                         }
                     }
                 }
@@ -163,7 +178,11 @@ impl Plugin for InterPodAffinity {
         let max = scores.iter().copied().max().unwrap_or(0);
         let min = scores.iter().copied().min().unwrap_or(0);
         for s in scores.iter_mut() {
-            *s = if max > min { MAX_NODE_SCORE * (*s - min) / (max - min) } else { 0 };
+            *s = if max > min {
+                MAX_NODE_SCORE * (*s - min) / (max - min)
+            } else {
+                0
+            };
         }
     }
 }
@@ -171,8 +190,8 @@ impl Plugin for InterPodAffinity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::testing::{PodBuilder, node, pod};
+    use std::sync::Arc;
 
     const HOST: &str = "kubernetes.io/hostname";
     const ZONE: &str = "topology.kubernetes.io/zone";
@@ -194,7 +213,16 @@ mod tests {
         InterPodAffinity.pre_filter(&mut state, &p, cache);
         let mut nodes: Vec<&NodeInfo> = cache.nodes().iter().collect();
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        nodes.iter().map(|n| InterPodAffinity.filter(&state, &p, n).reasons.first().cloned()).collect()
+        nodes
+            .iter()
+            .map(|n| {
+                InterPodAffinity
+                    .filter(&state, &p, n)
+                    .reasons
+                    .first()
+                    .cloned()
+            })
+            .collect()
     }
 
     #[test]
@@ -202,12 +230,20 @@ mod tests {
         let anti = Some(ANTI_AFFINITY.to_string());
         let aff = Some(AFFINITY.to_string());
         let existing = Some(EXISTING_ANTI_AFFINITY.to_string());
-        let cases: Vec<(&str, Vec<(&str, PodBuilder)>, PodBuilder, Vec<Option<String>>)> = vec![
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'a str, PodBuilder)>,
+            PodBuilder,
+            Vec<Option<String>>,
+        );
+        let cases: Vec<Case> = vec![
             ("no terms", vec![], pod("p"), vec![None, None, None]),
             (
                 "anti-affinity per host",
                 vec![("a1", pod("w0").label("app", "web"))],
-                pod("p").label("app", "web").anti_affinity("app", "web", HOST),
+                pod("p")
+                    .label("app", "web")
+                    .anti_affinity("app", "web", HOST),
                 vec![anti.clone(), None, None],
             ),
             (
@@ -249,12 +285,17 @@ mod tests {
     #[test]
     fn preferred_anti_affinity_scores_away_from_matches() {
         let cache = cluster(vec![("a1", pod("w0").label("app", "web"))]);
-        let p = pod("p").prefer_anti_affinity(10, "app", "web", ZONE).build_info();
+        let p = pod("p")
+            .prefer_anti_affinity(10, "app", "web", ZONE)
+            .build_info();
         let mut state = CycleState::default();
         let mut nodes: Vec<&NodeInfo> = cache.nodes().iter().collect();
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         InterPodAffinity.pre_score(&mut state, &p, &cache, &nodes);
-        let mut scores: Vec<i64> = nodes.iter().map(|n| InterPodAffinity.score(&state, &p, n)).collect();
+        let mut scores: Vec<i64> = nodes
+            .iter()
+            .map(|n| InterPodAffinity.score(&state, &p, n))
+            .collect();
         InterPodAffinity.normalize(&state, &p, &mut scores);
         assert_eq!(scores, [0, 0, 100]);
     }

@@ -19,7 +19,9 @@ pub fn default_normalize(scores: &mut [i64], reverse: bool) {
     let max = scores.iter().copied().max().unwrap_or(0);
     if max == 0 {
         if reverse {
-            scores.iter_mut().for_each(|s| *s = crate::framework::MAX_NODE_SCORE);
+            scores
+                .iter_mut()
+                .for_each(|s| *s = crate::framework::MAX_NODE_SCORE);
         }
         return;
     }

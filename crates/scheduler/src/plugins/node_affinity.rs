@@ -66,8 +66,18 @@ mod tests {
             (pod("p").node_selector("disk", "hdd"), false),
             (pod("p").require_node("zone", &["a", "b"]), true),
             (pod("p").require_node("zone", &["c"]), false),
-            (pod("p").node_selector("disk", "ssd").require_node("zone", &["c"]), false),
-            (pod("p").require_node("zone", &["c"]).require_node("disk", &["ssd"]), true),
+            (
+                pod("p")
+                    .node_selector("disk", "ssd")
+                    .require_node("zone", &["c"]),
+                false,
+            ),
+            (
+                pod("p")
+                    .require_node("zone", &["c"])
+                    .require_node("disk", &["ssd"]),
+                true,
+            ),
         ];
         for (i, (p, ok)) in cases.into_iter().enumerate() {
             let status = NodeAffinity.filter(&CycleState::default(), &p.build_info(), &n);
@@ -82,9 +92,15 @@ mod tests {
             NodeInfo::from_node(node("b").label("zone", "b").label("disk", "ssd").build()),
             NodeInfo::from_node(node("c").build()),
         ];
-        let p = pod("p").prefer_node(10, "zone", "b").prefer_node(30, "disk", "ssd").build_info();
+        let p = pod("p")
+            .prefer_node(10, "zone", "b")
+            .prefer_node(30, "disk", "ssd")
+            .build_info();
         let state = CycleState::default();
-        let mut scores: Vec<i64> = nodes.iter().map(|n| NodeAffinity.score(&state, &p, n)).collect();
+        let mut scores: Vec<i64> = nodes
+            .iter()
+            .map(|n| NodeAffinity.score(&state, &p, n))
+            .collect();
         assert_eq!(scores, [0, 40, 0]);
         NodeAffinity.normalize(&state, &p, &mut scores);
         assert_eq!(scores, [0, 100, 0]);

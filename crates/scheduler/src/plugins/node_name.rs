@@ -38,7 +38,10 @@ mod tests {
             (pod("p").node("n2").build_info(), false),
         ] {
             let n = NodeInfo::from_node(node("n1").build());
-            assert_eq!(NodeName.filter(&CycleState::default(), &p, &n).is_success(), ok);
+            assert_eq!(
+                NodeName.filter(&CycleState::default(), &p, &n).is_success(),
+                ok
+            );
         }
     }
 }

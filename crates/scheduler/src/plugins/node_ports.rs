@@ -39,12 +39,16 @@ impl Plugin for NodePorts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::testing::{node, pod};
+    use std::sync::Arc;
 
     #[test]
     fn used_host_ports_conflict() {
-        let hp = |ip: &str, proto: &str, port| HostPort { ip: ip.into(), protocol: proto.into(), port };
+        let hp = |ip: &str, proto: &str, port| HostPort {
+            ip: ip.into(),
+            protocol: proto.into(),
+            port,
+        };
         let cases = [
             (hp("0.0.0.0", "TCP", 80), hp("0.0.0.0", "TCP", 80), true),
             (hp("0.0.0.0", "TCP", 80), hp("0.0.0.0", "UDP", 80), false),
@@ -58,8 +62,20 @@ mod tests {
         let mut n = NodeInfo::from_node(node("n").build());
         n.add_pod(Arc::new(pod("old").host_port(8080).node("n").build_info()));
         let state = CycleState::default();
-        assert!(!NodePorts.filter(&state, &pod("p").host_port(8080).build_info(), &n).is_success());
-        assert!(NodePorts.filter(&state, &pod("p").host_port(8081).build_info(), &n).is_success());
-        assert!(NodePorts.filter(&state, &pod("p").build_info(), &n).is_success());
+        assert!(
+            !NodePorts
+                .filter(&state, &pod("p").host_port(8080).build_info(), &n)
+                .is_success()
+        );
+        assert!(
+            NodePorts
+                .filter(&state, &pod("p").host_port(8081).build_info(), &n)
+                .is_success()
+        );
+        assert!(
+            NodePorts
+                .filter(&state, &pod("p").build_info(), &n)
+                .is_success()
+        );
     }
 }

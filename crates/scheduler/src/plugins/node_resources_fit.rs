@@ -137,13 +137,19 @@ impl Plugin for NodeResourcesFit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::testing::{node, pod};
+    use std::sync::Arc;
 
     fn with_pods(n: NodeInfo, pods: &[&str]) -> NodeInfo {
         let mut n = n;
         for (i, cpu) in pods.iter().enumerate() {
-            n.add_pod(Arc::new(pod(&format!("old{i}")).cpu(cpu).memory("1Gi").node(&n.name.clone()).build_info()));
+            n.add_pod(Arc::new(
+                pod(&format!("old{i}"))
+                    .cpu(cpu)
+                    .memory("1Gi")
+                    .node(&n.name.clone())
+                    .build_info(),
+            ));
         }
         n
     }
@@ -151,16 +157,55 @@ mod tests {
     #[test]
     fn filter_lists_every_missing_resource() {
         let cases: Vec<(&str, NodeInfo, crate::testing::PodBuilder, Vec<&str>)> = vec![
-            ("fits", NodeInfo::from_node(node("n").cpu("2").build()), pod("p").cpu("1"), vec![]),
-            ("cpu", with_pods(NodeInfo::from_node(node("n").cpu("2").build()), &["1500m"]), pod("p").cpu("1"), vec!["Insufficient cpu"]),
-            ("memory", NodeInfo::from_node(node("n").memory("1Gi").build()), pod("p").memory("2Gi"), vec!["Insufficient memory"]),
-            ("both", NodeInfo::from_node(node("n").cpu("1").memory("1Gi").build()), pod("p").cpu("2").memory("2Gi"), vec!["Insufficient cpu", "Insufficient memory"]),
-            ("extended", NodeInfo::from_node(node("n").resource("example.com/gpu", "1").build()), pod("p").resource("example.com/gpu", "2"), vec!["Insufficient example.com/gpu"]),
-            ("pods", with_pods(NodeInfo::from_node(node("n").resource("pods", "1").build()), &["1m"]), pod("p"), vec!["Too many pods"]),
-            ("zero request always fits cpu", with_pods(NodeInfo::from_node(node("n").cpu("1").build()), &["1"]), pod("p"), vec![]),
+            (
+                "fits",
+                NodeInfo::from_node(node("n").cpu("2").build()),
+                pod("p").cpu("1"),
+                vec![],
+            ),
+            (
+                "cpu",
+                with_pods(NodeInfo::from_node(node("n").cpu("2").build()), &["1500m"]),
+                pod("p").cpu("1"),
+                vec!["Insufficient cpu"],
+            ),
+            (
+                "memory",
+                NodeInfo::from_node(node("n").memory("1Gi").build()),
+                pod("p").memory("2Gi"),
+                vec!["Insufficient memory"],
+            ),
+            (
+                "both",
+                NodeInfo::from_node(node("n").cpu("1").memory("1Gi").build()),
+                pod("p").cpu("2").memory("2Gi"),
+                vec!["Insufficient cpu", "Insufficient memory"],
+            ),
+            (
+                "extended",
+                NodeInfo::from_node(node("n").resource("example.com/gpu", "1").build()),
+                pod("p").resource("example.com/gpu", "2"),
+                vec!["Insufficient example.com/gpu"],
+            ),
+            (
+                "pods",
+                with_pods(
+                    NodeInfo::from_node(node("n").resource("pods", "1").build()),
+                    &["1m"],
+                ),
+                pod("p"),
+                vec!["Too many pods"],
+            ),
+            (
+                "zero request always fits cpu",
+                with_pods(NodeInfo::from_node(node("n").cpu("1").build()), &["1"]),
+                pod("p"),
+                vec![],
+            ),
         ];
         for (name, n, p, want) in cases {
-            let status = NodeResourcesFit::default().filter(&CycleState::default(), &p.build_info(), &n);
+            let status =
+                NodeResourcesFit::default().filter(&CycleState::default(), &p.build_info(), &n);
             assert_eq!(status.reasons, want, "{name}");
         }
     }
@@ -174,10 +219,15 @@ mod tests {
         let least = NodeResourcesFit::default();
         // cpu: (4000-2000)*100/4000 = 50; memory: (16-4)*100/16 = 75 → 62.
         assert_eq!(least.score(&state, &p, &n), 62);
-        let most = NodeResourcesFit { strategy: Strategy::MostAllocated, ..NodeResourcesFit::default() };
+        let most = NodeResourcesFit {
+            strategy: Strategy::MostAllocated,
+            ..NodeResourcesFit::default()
+        };
         assert_eq!(most.score(&state, &p, &n), 37);
         let ratio = NodeResourcesFit {
-            strategy: Strategy::RequestedToCapacityRatio { shape: vec![(0, 0), (100, 10)] },
+            strategy: Strategy::RequestedToCapacityRatio {
+                shape: vec![(0, 0), (100, 10)],
+            },
             ..NodeResourcesFit::default()
         };
         assert_eq!(ratio.score(&state, &p, &n), 37);

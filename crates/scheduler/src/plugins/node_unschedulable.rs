@@ -46,17 +46,27 @@ mod tests {
     fn cordoned_nodes_take_only_tolerating_pods() {
         let cases = [
             (node("n").build(), pod("p").build_info(), true),
-            (node("n").unschedulable().build(), pod("p").build_info(), false),
+            (
+                node("n").unschedulable().build(),
+                pod("p").build_info(),
+                false,
+            ),
             (
                 node("n").unschedulable().build(),
                 pod("p")
-                    .toleration("node.kubernetes.io/unschedulable", "Exists", "", "NoSchedule")
+                    .toleration(
+                        "node.kubernetes.io/unschedulable",
+                        "Exists",
+                        "",
+                        "NoSchedule",
+                    )
                     .build_info(),
                 true,
             ),
         ];
         for (i, (n, p, ok)) in cases.into_iter().enumerate() {
-            let status = NodeUnschedulable.filter(&CycleState::default(), &p, &NodeInfo::from_node(n));
+            let status =
+                NodeUnschedulable.filter(&CycleState::default(), &p, &NodeInfo::from_node(n));
             assert_eq!(status.is_success(), ok, "case {i}");
             if !ok {
                 assert_eq!(status.reasons, [REASON]);

@@ -147,8 +147,8 @@ impl Plugin for PodTopologySpread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::testing::{node, pod};
+    use std::sync::Arc;
 
     const ZONE: &str = "topology.kubernetes.io/zone";
 
@@ -159,7 +159,12 @@ mod tests {
         }
         cache.upsert_node(Arc::new(node("nolabel").build()));
         for (i, (n, app)) in placed.iter().enumerate() {
-            cache.upsert_pod(Arc::new(pod(&format!("old{i}")).label("app", app).node(n).build_info()));
+            cache.upsert_pod(Arc::new(
+                pod(&format!("old{i}"))
+                    .label("app", app)
+                    .node(n)
+                    .build_info(),
+            ));
         }
         cache
     }
@@ -170,7 +175,16 @@ mod tests {
         let mut out: Vec<_> = cache
             .nodes()
             .iter()
-            .map(|n| (n.name.clone(), PodTopologySpread.filter(&state, p, n).reasons.first().cloned()))
+            .map(|n| {
+                (
+                    n.name.clone(),
+                    PodTopologySpread
+                        .filter(&state, p, n)
+                        .reasons
+                        .first()
+                        .cloned(),
+                )
+            })
             .collect();
         out.sort();
         out
@@ -178,7 +192,10 @@ mod tests {
 
     #[test]
     fn hard_constraints_keep_skew_within_max() {
-        let p = pod("p").label("app", "web").spread(1, ZONE, true, "app", "web").build_info();
+        let p = pod("p")
+            .label("app", "web")
+            .spread(1, ZONE, true, "app", "web")
+            .build_info();
         // a has 2, b has 1, c has 0 → min 0: only c fits (a: 3-0 > 1, b: 2-0 > 1).
         let cache = cluster(&[("a1", "web"), ("a2", "web"), ("b1", "web"), ("c1", "db")]);
         let got = feasible(&cache, &p);
@@ -198,14 +215,28 @@ mod tests {
 
     #[test]
     fn soft_constraints_prefer_emptier_domains() {
-        let p = pod("p").label("app", "web").spread(1, ZONE, false, "app", "web").build_info();
+        let p = pod("p")
+            .label("app", "web")
+            .spread(1, ZONE, false, "app", "web")
+            .build_info();
         let cache = cluster(&[("a1", "web"), ("a2", "web"), ("b1", "web")]);
         let mut state = CycleState::default();
-        let nodes: Vec<&NodeInfo> = cache.nodes().iter().filter(|n| n.name != "nolabel").collect();
+        let nodes: Vec<&NodeInfo> = cache
+            .nodes()
+            .iter()
+            .filter(|n| n.name != "nolabel")
+            .collect();
         PodTopologySpread.pre_score(&mut state, &p, &cache, &nodes);
-        let mut scores: Vec<i64> = nodes.iter().map(|n| PodTopologySpread.score(&state, &p, n)).collect();
+        let mut scores: Vec<i64> = nodes
+            .iter()
+            .map(|n| PodTopologySpread.score(&state, &p, n))
+            .collect();
         PodTopologySpread.normalize(&state, &p, &mut scores);
-        let by_name: HashMap<&str, i64> = nodes.iter().map(|n| n.name.as_str()).zip(scores).collect();
-        assert!(by_name["c1"] > by_name["b1"] && by_name["b1"] > by_name["a1"], "{by_name:?}");
+        let by_name: HashMap<&str, i64> =
+            nodes.iter().map(|n| n.name.as_str()).zip(scores).collect();
+        assert!(
+            by_name["c1"] > by_name["b1"] && by_name["b1"] > by_name["a1"],
+            "{by_name:?}"
+        );
     }
 }

@@ -23,7 +23,10 @@ mod tests {
 
     #[test]
     fn higher_priority_first_then_older() {
-        let q = |priority, timestamp| QueuedOrder { priority, timestamp };
+        let q = |priority, timestamp| QueuedOrder {
+            priority,
+            timestamp,
+        };
         let cases = [
             (q(10, 5), q(0, 1), Ordering::Less),
             (q(0, 1), q(10, 5), Ordering::Greater),

@@ -23,7 +23,8 @@ pub fn tolerated(t: &Toleration, taint: &Taint) -> bool {
     match t.operator.as_deref().unwrap_or("Equal") {
         "Exists" => true,
         "Equal" | "" => {
-            !key.is_empty() && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+            !key.is_empty()
+                && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
         }
         _ => false,
     }
@@ -66,7 +67,11 @@ impl Plugin for TaintToleration {
         let prefer = pod
             .tolerations
             .iter()
-            .filter(|t| t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "PreferNoSchedule"))
+            .filter(|t| {
+                t.effect
+                    .as_deref()
+                    .is_none_or(|e| e.is_empty() || e == "PreferNoSchedule")
+            })
             .cloned()
             .collect();
         state.write(NAME, Prefer(prefer));
@@ -77,7 +82,9 @@ impl Plugin for TaintToleration {
         let prefer = state.read::<Prefer>(NAME).unwrap_or(&empty);
         node.taints
             .iter()
-            .filter(|t| t.effect == "PreferNoSchedule" && !prefer.0.iter().any(|tol| tolerated(tol, t)))
+            .filter(|t| {
+                t.effect == "PreferNoSchedule" && !prefer.0.iter().any(|tol| tolerated(tol, t))
+            })
             .count() as i64
     }
 
@@ -125,7 +132,11 @@ mod tests {
                 pod("p").toleration("x", "Exists", "", "NoExecute"),
                 Some("node(s) had untolerated taint {x: }"),
             ),
-            (node("n").taint("soft", "", "PreferNoSchedule").build(), pod("p"), None),
+            (
+                node("n").taint("soft", "", "PreferNoSchedule").build(),
+                pod("p"),
+                None,
+            ),
         ];
         for (i, (n, p, want)) in cases.into_iter().enumerate() {
             let status = TaintToleration.filter(
@@ -152,7 +163,10 @@ mod tests {
         let p = pod("p").build_info();
         let mut state = CycleState::default();
         TaintToleration.pre_score(&mut state, &p, &Cache::new(), &[]);
-        let mut scores: Vec<i64> = nodes.iter().map(|n| TaintToleration.score(&state, &p, n)).collect();
+        let mut scores: Vec<i64> = nodes
+            .iter()
+            .map(|n| TaintToleration.score(&state, &p, n))
+            .collect();
         TaintToleration.normalize(&state, &p, &mut scores);
         assert_eq!(scores, [100, 50, 0]);
     }

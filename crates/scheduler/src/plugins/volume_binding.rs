@@ -29,7 +29,11 @@ impl Plugin for VolumeBinding {
                     );
                 }
                 Some(c) if c.bound => {}
-                Some(c) if cache.volumes.wait_for_first_consumer.contains(&c.storage_class) => {}
+                Some(c)
+                    if cache
+                        .volumes
+                        .wait_for_first_consumer
+                        .contains(&c.storage_class) => {}
                 Some(_) => return Status::unresolvable(NAME, UNBOUND_IMMEDIATE),
             }
         }
@@ -66,21 +70,40 @@ mod tests {
     #[test]
     fn claims_must_be_bound_or_wait_for_first_consumer() {
         let mut cache = Cache::new();
-        let claim = |bound, class: &str| ClaimState { bound, storage_class: class.into() };
-        cache.volumes.claims.insert("default/bound".into(), claim(true, "std"));
-        cache.volumes.claims.insert("default/later".into(), claim(false, "local"));
-        cache.volumes.claims.insert("default/now".into(), claim(false, "std"));
+        let claim = |bound, class: &str| ClaimState {
+            bound,
+            storage_class: class.into(),
+        };
+        cache
+            .volumes
+            .claims
+            .insert("default/bound".into(), claim(true, "std"));
+        cache
+            .volumes
+            .claims
+            .insert("default/later".into(), claim(false, "local"));
+        cache
+            .volumes
+            .claims
+            .insert("default/now".into(), claim(false, "std"));
         cache.volumes.wait_for_first_consumer.insert("local".into());
         let cases = [
             ("bound", None),
             ("later", None),
             ("now", Some(UNBOUND_IMMEDIATE.to_string())),
-            ("gone", Some("persistentvolumeclaim \"gone\" not found".to_string())),
+            (
+                "gone",
+                Some("persistentvolumeclaim \"gone\" not found".to_string()),
+            ),
         ];
         for (name, want) in cases {
             let s = VolumeBinding.pre_filter(&mut CycleState::default(), &with_claim(name), &cache);
             assert_eq!(s.reasons.first().cloned(), want, "{name}");
         }
-        assert!(VolumeBinding.pre_filter(&mut CycleState::default(), &pod("p").build_info(), &cache).is_success());
+        assert!(
+            VolumeBinding
+                .pre_filter(&mut CycleState::default(), &pod("p").build_info(), &cache)
+                .is_success()
+        );
     }
 }
