@@ -28,6 +28,23 @@ enum CliCommand {
     /// Measure a component against its anchor and print the figures.
     #[command(subcommand)]
     Bench(BenchArgs),
+    /// Explain why a pod is pending: per node, which plugin rejected it, and the scores.
+    WhyPending(WhyPendingArgs),
+}
+
+#[derive(Debug, Args)]
+struct WhyPendingArgs {
+    /// The pending pod's name.
+    pod: String,
+    /// The pod's namespace.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+    /// The server's data directory (where the scheduler writes its address).
+    #[arg(long, default_value = "/var/lib/oxkube")]
+    data_dir: PathBuf,
+    /// Print the explanation as JSON instead of text.
+    #[arg(short = 'o', long, value_parser = ["text", "json"], default_value = "text")]
+    output: String,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +95,9 @@ struct ServerArgs {
     /// Do not run a node on this machine.
     #[arg(long)]
     disable_agent: bool,
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    disable_scheduler: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +106,21 @@ enum BenchArgs {
     Store(StoreBenchArgs),
     /// The API server binary, measured from outside over HTTPS and HTTP/2 on loopback.
     Api(ApiBenchArgs),
+    /// The scheduler in-process (fake binder): upstream scheduler_perf's workloads.
+    Scheduler(SchedulerBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct SchedulerBenchArgs {
+    /// Nodes of every workload but PreemptionBasic.
+    #[arg(long, default_value_t = 5000)]
+    nodes: usize,
+    /// Pods of SchedulingBasic and NodeAffinity (the other workloads scale from it and --nodes).
+    #[arg(long, default_value_t = 10000)]
+    pods: usize,
+    /// Nodes of PreemptionBasic.
+    #[arg(long, default_value_t = 500)]
+    preemption_nodes: usize,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +196,15 @@ pub enum Command {
     Server(ServerConfig),
     Agent(AgentConfig),
     Bench(BenchTarget),
+    WhyPending(WhyPendingConfig),
+}
+
+#[derive(Debug)]
+pub struct WhyPendingConfig {
+    pub namespace: String,
+    pub pod: String,
+    pub data_dir: PathBuf,
+    pub json: bool,
 }
 
 #[derive(Debug)]
@@ -175,6 +219,7 @@ pub struct AgentConfig {
 pub enum BenchTarget {
     Store(oxkube_store::bench::BenchOptions),
     Api(oxkube_apiserver::bench::BenchOptions),
+    Scheduler(oxkube_scheduler::bench::BenchOptions),
 }
 
 /// Which store backend the server uses.
@@ -191,6 +236,7 @@ pub struct ServerConfig {
     pub compaction_window: Duration,
     pub api: oxkube_apiserver::Config,
     pub run_agent: bool,
+    pub run_scheduler: bool,
 }
 
 /// A flag that parsed but makes no sense.
@@ -313,6 +359,7 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
         compaction_window,
         api,
         run_agent: !a.disable_agent,
+        run_scheduler: !a.disable_scheduler,
     })
 }
 
@@ -384,6 +431,31 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
         CliCommand::Bench(BenchArgs::Api(a)) => {
             Command::Bench(BenchTarget::Api(validate_api_bench(a)?))
         }
+        CliCommand::Bench(BenchArgs::Scheduler(a)) => {
+            if let Some((name, _)) = [
+                ("--nodes", a.nodes),
+                ("--pods", a.pods),
+                ("--preemption-nodes", a.preemption_nodes),
+            ]
+            .into_iter()
+            .find(|(_, n)| *n == 0)
+            {
+                return Err(ConfigError::BenchCount(name));
+            }
+            Command::Bench(BenchTarget::Scheduler(
+                oxkube_scheduler::bench::BenchOptions {
+                    nodes: a.nodes,
+                    pods: a.pods,
+                    preemption_nodes: a.preemption_nodes,
+                },
+            ))
+        }
+        CliCommand::WhyPending(a) => Command::WhyPending(WhyPendingConfig {
+            namespace: a.namespace,
+            pod: a.pod,
+            data_dir: a.data_dir,
+            json: a.output == "json",
+        }),
     };
     Ok(Config { command })
 }
@@ -469,6 +541,9 @@ mod tests {
             "oxkube bench api --clients 0",
             "oxkube bench api --pods 0",
             "oxkube bench api --paced-rate -5",
+            "oxkube bench scheduler --nodes 0",
+            "oxkube why-pending",
+            "oxkube why-pending p -o yaml",
             "oxkube agent --server https://h:6443 --token bad --hollow 1",
             "oxkube agent --server http://h:6443 --token K10x::server:s --hollow 1",
             "oxkube agent --server https://h:6443 --token K10x::server:s",

@@ -53,6 +53,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
             print!("{report}");
             Ok(())
         }
+        Command::Bench(BenchTarget::Scheduler(opts)) => {
+            let report = tokio::task::spawn_blocking(move || oxkube_scheduler::bench::run(&opts))
+                .await
+                .context("running the scheduler benchmark")?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::WhyPending(w) => {
+            let e = oxkube_scheduler::explain::query(&w.data_dir, &w.namespace, &w.pod).await?;
+            if w.json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                print!("{}", oxkube_scheduler::schedule::render(&e));
+            }
+            Ok(())
+        }
     }
 }
 
@@ -83,13 +99,51 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
     if server.run_agent {
         tracing::info!("no node agent yet: this server runs the control plane only");
     }
+    let scheduler = match server.run_scheduler {
+        true => Some(start_scheduler(&api.kubeconfig, &server.data_dir).await?),
+        false => None,
+    };
     shutdown.wait().await;
     tracing::info!("shutting down");
+    if let Some((stop, task)) = scheduler {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     api.stop().await;
     compactor.abort();
     drop(store);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The in-process scheduler, as the admin user of the kubeconfig the API server wrote.
+async fn start_scheduler(
+    kubeconfig: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+)> {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let file = Kubeconfig::read_from(kubeconfig).context("reading the admin kubeconfig")?;
+    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .context("loading the admin kubeconfig")?;
+    let client = kube::Client::try_from(config).context("building the scheduler's client")?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = oxkube_scheduler::Options {
+        profile: oxkube_scheduler::framework::Profile::default_profile(),
+        data_dir: data_dir.to_path_buf(),
+    };
+    let task = tokio::spawn(async move {
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = oxkube_scheduler::run(client, options, stopped).await {
+            tracing::error!(error = %e, "the scheduler stopped");
+        }
+    });
+    Ok((stop, task))
 }
 
 async fn run_agent(agent: AgentConfig) -> anyhow::Result<()> {
