@@ -19,8 +19,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector as MetaSelector, ObjectMeta, Time,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Resource, ResourceExt};
 use oxkube_api::selector::LabelSelector;
 use serde_json::{Value, json};
 
@@ -70,7 +70,7 @@ pub const REASON_RS_CREATE_ERROR: &str = "ReplicaSetCreateError";
 // ---------------------------------------------------------------- pure helpers
 
 fn replicas_of(rs: &ReplicaSet) -> i32 {
-    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
+    rs.spec.replicas.unwrap_or(0)
 }
 
 fn status_replicas(rs: &ReplicaSet) -> i32 {
@@ -92,7 +92,7 @@ fn ready_of(rs: &ReplicaSet) -> i32 {
 }
 
 fn desired(d: &Deployment) -> i32 {
-    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+    d.spec.replicas.unwrap_or(1)
 }
 
 fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
@@ -109,8 +109,8 @@ pub fn revision(rs: &ReplicaSet) -> i64 {
 /// Whether the Deployment rolls with the RollingUpdate strategy (the default).
 pub fn is_rolling(d: &Deployment) -> bool {
     d.spec
+        .strategy
         .as_ref()
-        .and_then(|s| s.strategy.as_ref())
         .and_then(|s| s.type_.as_deref())
         .is_none_or(|t| t == "RollingUpdate")
 }
@@ -137,8 +137,8 @@ pub fn fenceposts(d: &Deployment) -> (i32, i32) {
     let replicas = desired(d);
     let rolling = d
         .spec
+        .strategy
         .as_ref()
-        .and_then(|s| s.strategy.as_ref())
         .and_then(|s| s.rolling_update.as_ref());
     let quarter = IntOrString::String("25%".into());
     let surge = rolling
@@ -229,11 +229,11 @@ pub fn split_new_old(
 ) -> (Option<Arc<ReplicaSet>>, Vec<Arc<ReplicaSet>>) {
     let mut sorted = all.to_vec();
     sorted.sort_by_key(|rs| created(rs));
-    let template = d.spec.as_ref().map(|s| &s.template);
+    let template = Some(&d.spec.template);
     let new = sorted
         .iter()
         .find(|rs| {
-            let t = rs.spec.as_ref().and_then(|s| s.template.as_ref());
+            let t = rs.spec.template.as_ref();
             matches!((t, template), (Some(a), Some(b)) if equal_ignore_hash(a, b))
         })
         .cloned();
@@ -495,11 +495,7 @@ pub fn scale_down_old(d: &Deployment, new: &ReplicaSet, old: &[&ReplicaSet]) -> 
 
 /// The old ReplicaSets `revisionHistoryLimit` lets go (upstream's `cleanupDeployment`).
 pub fn history_to_delete(d: &Deployment, old: &[&ReplicaSet]) -> Vec<String> {
-    let limit = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.revision_history_limit)
-        .unwrap_or(10);
+    let limit = d.spec.revision_history_limit.unwrap_or(10);
     let mut alive: Vec<&ReplicaSet> = old
         .iter()
         .copied()
@@ -536,7 +532,7 @@ fn condition<'a>(status: &'a DeploymentStatus, type_: &str) -> Option<&'a Deploy
         .conditions
         .as_ref()?
         .iter()
-        .find(|c| c.type_ == type_)
+        .find(|c| c.type_.as_deref() == Some(type_))
 }
 
 fn new_condition(
@@ -547,8 +543,8 @@ fn new_condition(
     now: Timestamp,
 ) -> DeploymentCondition {
     DeploymentCondition {
-        type_: type_.into(),
-        status: status.into(),
+        type_: Some(type_.into()),
+        status: Some(status.into()),
         reason: Some(reason.into()),
         message: Some(message),
         last_update_time: Some(Time(now)),
@@ -558,7 +554,7 @@ fn new_condition(
 
 /// Sets `cond` as upstream's `SetDeploymentCondition` (no-op when status and reason are unchanged).
 pub fn set_condition(status: &mut DeploymentStatus, mut cond: DeploymentCondition) {
-    if let Some(current) = condition(status, &cond.type_) {
+    if let Some(current) = condition(status, cond.type_.as_deref().unwrap_or_default()) {
         if current.status == cond.status && current.reason == cond.reason {
             return;
         }
@@ -573,7 +569,7 @@ pub fn set_condition(status: &mut DeploymentStatus, mut cond: DeploymentConditio
 
 fn remove_condition(status: &mut DeploymentStatus, type_: &str) {
     if let Some(c) = status.conditions.as_mut() {
-        c.retain(|c| c.type_ != type_);
+        c.retain(|c| c.type_.as_deref() != Some(type_));
         if c.is_empty() {
             status.conditions = None;
         }
@@ -628,10 +624,7 @@ pub fn calculate_status(
 
 /// The progress deadline, if the Deployment has one.
 pub fn progress_deadline(d: &Deployment) -> Option<i32> {
-    d.spec
-        .as_ref()
-        .and_then(|s| s.progress_deadline_seconds)
-        .filter(|s| *s != i32::MAX)
+    d.spec.progress_deadline_seconds.filter(|s| *s != i32::MAX)
 }
 
 /// Upstream's `DeploymentComplete`.
@@ -709,7 +702,7 @@ pub fn rollout_status(
             };
             let mut cond = new_condition("Progressing", "True", REASON_RS_UPDATED, msg, now);
             if let Some(c) = &current
-                && c.status == "True"
+                && c.status.as_deref() == Some("True")
             {
                 cond.last_transition_time = c.last_transition_time.clone();
             }
@@ -733,14 +726,14 @@ pub fn rollout_status(
             .conditions
             .as_ref()?
             .iter()
-            .find(|c| c.type_ == "ReplicaFailure")
+            .find(|c| c.type_.as_deref() == Some("ReplicaFailure"))
             .cloned()
     });
     match failure {
         Some(f) => set_condition(
             &mut s,
             DeploymentCondition {
-                type_: "ReplicaFailure".into(),
+                type_: Some("ReplicaFailure".into()),
                 status: f.status,
                 reason: f.reason,
                 message: f.message,
@@ -774,7 +767,7 @@ pub fn rollout_status(
 /// The Paused/Resumed Progressing condition (upstream's `checkPausedConditions`).
 pub fn paused_condition(d: &Deployment, now: Timestamp) -> Option<DeploymentCondition> {
     progress_deadline(d)?;
-    let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
+    let paused = d.spec.paused.unwrap_or(false);
     let status = d.status.clone().unwrap_or_default();
     let reason = condition(&status, "Progressing").and_then(|c| c.reason.as_deref());
     if paused && reason != Some(REASON_PAUSED) {
@@ -800,7 +793,7 @@ pub fn paused_condition(d: &Deployment, now: Timestamp) -> Option<DeploymentCond
 
 /// The new ReplicaSet for `d` (upstream's `getNewReplicaSet`, creation branch).
 pub fn new_replica_set(d: &Deployment, hash: &str, replicas: i32, revision: i64) -> ReplicaSet {
-    let spec = d.spec.clone().unwrap_or_default();
+    let spec = d.spec.clone();
     let mut template = spec.template.clone();
     template
         .metadata
@@ -822,12 +815,12 @@ pub fn new_replica_set(d: &Deployment, hash: &str, replicas: i32, revision: i64)
             owner_references: Some(vec![owner::new_controller_ref(d)]),
             ..Default::default()
         },
-        spec: Some(ReplicaSetSpec {
+        spec: ReplicaSetSpec {
             replicas: Some(replicas),
             min_ready_seconds: spec.min_ready_seconds,
             selector,
             template: Some(template),
-        }),
+        },
         status: None,
     };
     rs.metadata.annotations = new_rs_annotations(d, &BTreeMap::new(), revision, false);
@@ -908,7 +901,7 @@ fn deployment_key_of_rs(rs: &ReplicaSet) -> Option<ObjectKey> {
 }
 
 fn selector_of(d: &Deployment) -> Option<LabelSelector> {
-    let sel = &d.spec.as_ref()?.selector;
+    let sel = &d.spec.selector;
     if sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
         && sel.match_expressions.as_ref().is_none_or(|m| m.is_empty())
     {
@@ -1166,8 +1159,8 @@ impl DeploymentController {
         if let Some(rs) = existing {
             let annotations = rs.metadata.annotations.clone().unwrap_or_default();
             let updated = new_rs_annotations(d, &annotations, new_revision, true);
-            let min_ready = d.spec.as_ref().and_then(|s| s.min_ready_seconds);
-            let rs_min_ready = rs.spec.as_ref().and_then(|s| s.min_ready_seconds);
+            let min_ready = d.spec.min_ready_seconds;
+            let rs_min_ready = rs.spec.min_ready_seconds;
             let rs = if updated.is_some() || min_ready.unwrap_or(0) != rs_min_ready.unwrap_or(0) {
                 let patch = json!({
                     "metadata": {"resourceVersion": rs.metadata.resource_version, "annotations": updated.unwrap_or(annotations)},
@@ -1206,7 +1199,7 @@ impl DeploymentController {
         if !create {
             return Ok(None);
         }
-        let spec = d.spec.clone().unwrap_or_default();
+        let spec = d.spec.clone();
         let collision = d.status.as_ref().and_then(|s| s.collision_count);
         let hash = template_hash(&spec.template, collision);
         let mut rs = new_replica_set(d, &hash, 0, new_revision);
@@ -1216,9 +1209,7 @@ impl DeploymentController {
             .chain(std::iter::once(&rs))
             .collect();
         let replicas = new_rs_new_replicas(d, &refs, 0);
-        if let Some(s) = rs.spec.as_mut() {
-            s.replicas = Some(replicas);
-        }
+        rs.spec.replicas = Some(replicas);
         let name = rs.name_any();
         let namespace = d.namespace().unwrap_or_default();
         match self
@@ -1260,8 +1251,8 @@ impl DeploymentController {
                     owner::controller_ref(&e.metadata).map(|r| r.uid.as_str())
                         == d.metadata.uid.as_deref()
                         && e.spec
+                            .template
                             .as_ref()
-                            .and_then(|s| s.template.as_ref())
                             .is_some_and(|t| equal_ignore_hash(t, &spec.template))
                 });
                 if ours {
@@ -1326,7 +1317,7 @@ impl DeploymentController {
         let old_refs: Vec<&ReplicaSet> = old.iter().map(|r| r.as_ref()).collect();
         let scales = proportional_scale(d, new.as_deref(), &old_refs);
         self.apply_scales(d, rss, scales).await?;
-        if d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false) {
+        if d.spec.paused.unwrap_or(false) {
             self.cleanup(d, &old).await?;
         }
         let all: Vec<&ReplicaSet> = old_refs.iter().copied().chain(new.as_deref()).collect();
@@ -1470,7 +1461,7 @@ impl Controller for DeploymentController {
             self.write_status(&d, &status).await?;
             d.status = Some(status);
         }
-        if d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false) || is_scaling_event(&d, &rss) {
+        if d.spec.paused.unwrap_or(false) || is_scaling_event(&d, &rss) {
             return self.sync_scale(&d, &rss).await;
         }
         if is_rolling(&d) {

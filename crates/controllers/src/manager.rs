@@ -15,7 +15,7 @@ use crate::informer::Informers;
 use crate::queue::WorkQueue;
 
 /// What every controller is built from; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Context {
     /// The API client (admin credentials).
     pub client: Client,
@@ -25,6 +25,15 @@ pub struct Context {
     pub recorder: Recorder,
     /// The clock.
     pub clock: SharedClock,
+}
+
+impl Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("informers", &self.informers)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One reconcile loop. Its constructor registers informer handlers that put keys on [`Controller::queue`];

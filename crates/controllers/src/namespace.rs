@@ -368,9 +368,8 @@ impl Controller for NamespaceController {
                     .collect(),
             );
         }
-        let body = serde_json::to_vec(&fresh).unwrap_or_default();
         match api
-            .replace_subresource("finalize", name, &PostParams::default(), body)
+            .replace_subresource("finalize", name, &PostParams::default(), &fresh)
             .await
         {
             Ok(_) => Ok(()),

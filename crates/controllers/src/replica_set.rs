@@ -28,7 +28,9 @@ use crate::queue::WorkQueue;
 pub const BURST_REPLICAS: usize = 500;
 
 /// What the generic loop needs from a ReplicaSet or a ReplicationController.
-pub trait ReplicaOwner: Object + Resource<DynamicType = ()> {
+pub trait ReplicaOwner:
+    Object + Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+{
     /// The controller's name (`replicaset`, `replicationcontroller`).
     const CONTROLLER: &'static str;
     /// Its events' `source.component`.
@@ -49,10 +51,10 @@ impl ReplicaOwner for ReplicaSet {
     const CONTROLLER: &'static str = "replicaset";
     const COMPONENT: &'static str = "replicaset-controller";
     fn desired(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+        self.spec.replicas.unwrap_or(1)
     }
     fn selector(&self) -> Option<LabelSelector> {
-        let sel = &self.spec.as_ref()?.selector;
+        let sel = &self.spec.selector;
         if sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
             && sel.match_expressions.as_ref().is_none_or(|m| m.is_empty())
         {
@@ -61,13 +63,10 @@ impl ReplicaOwner for ReplicaSet {
         LabelSelector::from_meta(sel).ok()
     }
     fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref()?.template.as_ref()
+        self.spec.template.as_ref()
     }
     fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
+        self.spec.min_ready_seconds.unwrap_or(0)
     }
     fn status_value(&self) -> Value {
         serde_json::to_value(&self.status).unwrap_or(Value::Null)
@@ -670,7 +669,7 @@ impl<T: ReplicaOwner> Controller for ReplicaController<T> {
             &current["conditions"],
         );
         if !status_matches(&current, &status) {
-            let api: Api<T> = Api::namespaced_with(self.ctx.client.clone(), &key.namespace, &());
+            let api: Api<T> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
             match api
                 .patch_status(
                     &key.name,
