@@ -16,7 +16,7 @@ from conftest import OXKUBE, Server
 NODE = "ctl-hollow-0"
 
 
-def eventually(what, check, timeout=30, interval=0.1):
+def eventually(what, check, timeout=60, interval=0.1):
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -103,7 +103,7 @@ def test_deployment_create_scale_update_rollback_history(cluster):
     ns = make_ns(cluster, "deploy")
     k = lambda *a, **kw: cluster.kubectl(*a, "-n", ns, **kw)
     k("apply", "-f", "-", input=deployment("web", 3, "nginx:1.0"))
-    out = k("rollout", "status", "deployment/web", "--timeout=30s").stdout
+    out = k("rollout", "status", "deployment/web", "--timeout=60s").stdout
     assert 'deployment "web" successfully rolled out' in out
     d = get_json(cluster, "deploy", "web", "-n", ns)
     assert d["status"]["readyReplicas"] == 3 and d["status"]["updatedReplicas"] == 3
@@ -119,11 +119,11 @@ def test_deployment_create_scale_update_rollback_history(cluster):
     assert len(pods) == 3 and all(p["metadata"]["labels"]["pod-template-hash"] == hash_ for p in pods)
 
     k("scale", "deployment/web", "--replicas=5")
-    k("rollout", "status", "deployment/web", "--timeout=30s")
+    k("rollout", "status", "deployment/web", "--timeout=60s")
     assert get_json(cluster, "deploy", "web", "-n", ns)["status"]["availableReplicas"] == 5
 
     k("set", "image", "deployment/web", "main=nginx:2.0")
-    out = k("rollout", "status", "deployment/web", "--timeout=40s").stdout
+    out = k("rollout", "status", "deployment/web", "--timeout=60s").stdout
     assert 'deployment "web" successfully rolled out' in out
     d = get_json(cluster, "deploy", "web", "-n", ns)
     assert d["status"]["updatedReplicas"] == 5 and d["status"]["replicas"] == 5
@@ -139,7 +139,7 @@ def test_deployment_create_scale_update_rollback_history(cluster):
     assert "ScalingReplicaSet" in events
 
     k("rollout", "undo", "deployment/web")
-    k("rollout", "status", "deployment/web", "--timeout=40s")
+    k("rollout", "status", "deployment/web", "--timeout=60s")
     d = get_json(cluster, "deploy", "web", "-n", ns)
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.0"
     assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
@@ -157,7 +157,7 @@ def test_recreate_and_paused_deployments(cluster):
     ns = make_ns(cluster, "recreate")
     k = lambda *a, **kw: cluster.kubectl(*a, "-n", ns, **kw)
     k("apply", "-f", "-", input=deployment("db", 2, "db:1", extra_spec="  strategy: {type: Recreate}\n"))
-    k("rollout", "status", "deployment/db", "--timeout=30s")
+    k("rollout", "status", "deployment/db", "--timeout=60s")
     k("rollout", "pause", "deployment/db")
     k("set", "image", "deployment/db", "main=db:2")
     cond = eventually("the paused condition", lambda: next(
@@ -166,7 +166,7 @@ def test_recreate_and_paused_deployments(cluster):
     assert cond["status"] == "Unknown"
     assert len(get_json(cluster, "rs", "-n", ns)["items"]) == 1, "paused: no new ReplicaSet"
     k("rollout", "resume", "deployment/db")
-    k("rollout", "status", "deployment/db", "--timeout=40s")
+    k("rollout", "status", "deployment/db", "--timeout=60s")
     pods = get_json(cluster, "pods", "-n", ns)["items"]
     assert sorted(p["spec"]["containers"][0]["image"] for p in pods) == ["db:2", "db:2"]
 
@@ -202,7 +202,7 @@ def test_namespace_deletion_removes_everything(cluster):
     k("apply", "-f", "-", input=deployment("app", 2, "app:1"))
     k("create", "configmap", "settings", "--from-literal=a=b")
     k("create", "secret", "generic", "creds", "--from-literal=a=b")
-    k("rollout", "status", "deployment/app", "--timeout=30s")
+    k("rollout", "status", "deployment/app", "--timeout=60s")
     start = time.time()
     cluster.kubectl("delete", "namespace", ns, "--timeout=45s")
     assert time.time() - start < 45
@@ -217,7 +217,7 @@ def test_foreground_deletion_removes_dependents_before_the_owner(cluster):
     ns = make_ns(cluster, "foreground")
     k = lambda *a, **kw: cluster.kubectl(*a, "-n", ns, **kw)
     k("apply", "-f", "-", input=deployment("fg", 2, "fg:1"))
-    k("rollout", "status", "deployment/fg", "--timeout=30s")
+    k("rollout", "status", "deployment/fg", "--timeout=60s")
     k("delete", "deployment", "fg", "--cascade=foreground", "--wait=false")
     d = get_json(cluster, "deploy", "fg", "-n", ns)
     assert "foregroundDeletion" in d["metadata"]["finalizers"]
@@ -253,7 +253,7 @@ spec:
       containers: [{{name: main, image: x, command: [sleep, "3600"]}}]
 """)
     eventually("2 pods", lambda: len(get_json(cluster, "pods", "-n", ns)["items"]) == 2)
-    k("delete", "rs", "keep", "--cascade=orphan", "--timeout=30s")
+    k("delete", "rs", "keep", "--cascade=orphan", "--timeout=60s")
     assert k("get", "rs", "keep", "--ignore-not-found", "-o", "name").stdout.strip() == ""
     pods = get_json(cluster, "pods", "-n", ns)["items"]
     assert len(pods) == 2
@@ -265,7 +265,7 @@ def test_background_deletion_removes_dependents(cluster):
     ns = make_ns(cluster, "background")
     k = lambda *a, **kw: cluster.kubectl(*a, "-n", ns, **kw)
     k("apply", "-f", "-", input=deployment("bg", 2, "bg:1"))
-    k("rollout", "status", "deployment/bg", "--timeout=30s")
+    k("rollout", "status", "deployment/bg", "--timeout=60s")
     k("delete", "deployment", "bg")
     eventually("replica sets and pods gone",
                lambda: not get_json(cluster, "rs", "-n", ns)["items"]
