@@ -1059,7 +1059,6 @@ impl DeploymentController {
         }
         let patch = json!({
             "metadata": {
-                "resourceVersion": rs.metadata.resource_version,
                 "annotations": {DESIRED_REPLICAS: want_desired, MAX_REPLICAS: want_max},
             },
             "spec": {"replicas": replicas},
