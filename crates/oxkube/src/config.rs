@@ -98,6 +98,9 @@ struct ServerArgs {
     /// Do not run the scheduler in this process.
     #[arg(long)]
     disable_scheduler: bool,
+    /// Take the `kube-system/oxkube-controller-manager` Lease before running controllers.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    leader_elect: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +240,7 @@ pub struct ServerConfig {
     pub api: oxkube_apiserver::Config,
     pub run_agent: bool,
     pub run_scheduler: bool,
+    pub leader_elect: bool,
 }
 
 /// A flag that parsed but makes no sense.
@@ -360,6 +364,7 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
         api,
         run_agent: !a.disable_agent,
         run_scheduler: !a.disable_scheduler,
+        leader_elect: a.leader_elect,
     })
 }
 

@@ -96,6 +96,15 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
         .context("starting the API server")?;
     tracing::info!(address = %api.addr, kubeconfig = %api.kubeconfig.display(), "API server ready");
     println!("kubeconfig: {}", api.kubeconfig.display());
+    let (stop_controllers, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let controllers = tokio::spawn(run_controllers(
+        api.kubeconfig.clone(),
+        server.data_dir.join("tls/ca.crt"),
+        server.leader_elect,
+        async move {
+            let _ = controllers_stopped.await;
+        },
+    ));
     if server.run_agent {
         tracing::info!("no node agent yet: this server runs the control plane only");
     }
@@ -109,6 +118,9 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
         let _ = stop.send(());
         let _ = task.await;
     }
+    let _ = stop_controllers.send(());
+    // The controllers release the leader Lease on the way out; never wait long for that.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), controllers).await;
     api.stop().await;
     compactor.abort();
     drop(store);
@@ -116,7 +128,18 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The in-process scheduler, as the admin user of the kubeconfig the API server wrote.
+/// A client acting as the admin user of the kubeconfig the API server wrote: how the in-process
+/// control-plane components reach the API.
+async fn admin_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let file = Kubeconfig::read_from(kubeconfig).context("reading the admin kubeconfig")?;
+    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .context("loading the admin kubeconfig")?;
+    kube::Client::try_from(config).context("building the admin client")
+}
+
+/// The in-process scheduler.
 async fn start_scheduler(
     kubeconfig: &std::path::Path,
     data_dir: &std::path::Path,
@@ -124,12 +147,7 @@ async fn start_scheduler(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 )> {
-    use kube::config::{KubeConfigOptions, Kubeconfig};
-    let file = Kubeconfig::read_from(kubeconfig).context("reading the admin kubeconfig")?;
-    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-        .await
-        .context("loading the admin kubeconfig")?;
-    let client = kube::Client::try_from(config).context("building the scheduler's client")?;
+    let client = admin_client(kubeconfig).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let options = oxkube_scheduler::Options {
         profile: oxkube_scheduler::framework::Profile::default_profile(),
@@ -144,6 +162,37 @@ async fn start_scheduler(
         }
     });
     Ok((stop, task))
+}
+
+/// The controller-manager, in-process.
+async fn run_controllers(
+    kubeconfig: std::path::PathBuf,
+    ca: std::path::PathBuf,
+    leader_elect: bool,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let setup = async {
+        let client = admin_client(&kubeconfig).await?;
+        let root_ca =
+            std::fs::read_to_string(&ca).with_context(|| format!("reading {}", ca.display()))?;
+        anyhow::Ok((client, root_ca))
+    };
+    let (client, root_ca) = match setup.await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!("controller-manager not started: {e:#}");
+            return;
+        }
+    };
+    let identity = format!("oxkube_{}", uuid::Uuid::new_v4());
+    let options = oxkube_controllers::Options {
+        leader_elect,
+        identity,
+        root_ca,
+    };
+    if let Err(e) = oxkube_controllers::run(client, options, shutdown).await {
+        tracing::error!("controller-manager stopped: {e:#}");
+    }
 }
 
 async fn run_agent(agent: AgentConfig) -> anyhow::Result<()> {
