@@ -78,6 +78,9 @@ struct ServerArgs {
     /// Do not run a node on this machine.
     #[arg(long)]
     disable_agent: bool,
+    /// Take the `kube-system/oxkube-controller-manager` Lease before running controllers.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    leader_elect: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +194,7 @@ pub struct ServerConfig {
     pub compaction_window: Duration,
     pub api: oxkube_apiserver::Config,
     pub run_agent: bool,
+    pub leader_elect: bool,
 }
 
 /// A flag that parsed but makes no sense.
@@ -313,6 +317,7 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
         compaction_window,
         api,
         run_agent: !a.disable_agent,
+        leader_elect: a.leader_elect,
     })
 }
 

@@ -80,16 +80,61 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
         .context("starting the API server")?;
     tracing::info!(address = %api.addr, kubeconfig = %api.kubeconfig.display(), "API server ready");
     println!("kubeconfig: {}", api.kubeconfig.display());
+    let (stop_controllers, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let controllers = tokio::spawn(run_controllers(
+        api.kubeconfig.clone(),
+        server.data_dir.join("tls/ca.crt"),
+        server.leader_elect,
+        async move {
+            let _ = controllers_stopped.await;
+        },
+    ));
     if server.run_agent {
         tracing::info!("no node agent yet: this server runs the control plane only");
     }
     shutdown.wait().await;
     tracing::info!("shutting down");
+    let _ = stop_controllers.send(());
+    // The controllers release the leader Lease on the way out; never wait long for that.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), controllers).await;
     api.stop().await;
     compactor.abort();
     drop(store);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The controller-manager, in-process, with the admin credentials the server wrote.
+async fn run_controllers(
+    kubeconfig: std::path::PathBuf,
+    ca: std::path::PathBuf,
+    leader_elect: bool,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let setup = async {
+        let file = kube::config::Kubeconfig::read_from(&kubeconfig)
+            .context("reading the admin kubeconfig")?;
+        let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await?;
+        let root_ca =
+            std::fs::read_to_string(&ca).with_context(|| format!("reading {}", ca.display()))?;
+        anyhow::Ok((kube::Client::try_from(config)?, root_ca))
+    };
+    let (client, root_ca) = match setup.await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!("controller-manager not started: {e:#}");
+            return;
+        }
+    };
+    let identity = format!("oxkube_{}", uuid::Uuid::new_v4());
+    let options = oxkube_controllers::Options {
+        leader_elect,
+        identity,
+        root_ca,
+    };
+    if let Err(e) = oxkube_controllers::run(client, options, shutdown).await {
+        tracing::error!("controller-manager stopped: {e:#}");
+    }
 }
 
 async fn run_agent(agent: AgentConfig) -> anyhow::Result<()> {
