@@ -61,16 +61,29 @@ fn value(s: &str, names: &[&str], offset: u32) -> Result<u32, CronError> {
     if let Some(i) = names.iter().position(|n| *n == lower) {
         return Ok(u32::try_from(i).unwrap_or(0) + offset);
     }
-    s.parse::<u32>().map_err(|_| CronError::Number(s.to_string()))
+    s.parse::<u32>()
+        .map_err(|_| CronError::Number(s.to_string()))
 }
 
 /// Parses one field into a bit set; the flag says whether it was `*` or `?`.
-fn field(expr: &str, min: u32, max: u32, names: &[&str], offset: u32) -> Result<(u64, bool), CronError> {
+fn field(
+    expr: &str,
+    min: u32,
+    max: u32,
+    names: &[&str],
+    offset: u32,
+) -> Result<(u64, bool), CronError> {
     let mut bits = 0u64;
     let mut star = false;
     for part in expr.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, Some(s.parse::<u32>().map_err(|_| CronError::Number(s.to_string()))?)),
+            Some((r, s)) => (
+                r,
+                Some(
+                    s.parse::<u32>()
+                        .map_err(|_| CronError::Number(s.to_string()))?,
+                ),
+            ),
             None => (part, None),
         };
         let (start, end) = if range == "*" || range == "?" {
@@ -85,17 +98,25 @@ fn field(expr: &str, min: u32, max: u32, names: &[&str], offset: u32) -> Result<
             (v, if step.is_some() { max } else { v })
         };
         if start < min {
-            return Err(CronError::Range(format!("beginning of range ({start}) below minimum ({min}): {expr}")));
+            return Err(CronError::Range(format!(
+                "beginning of range ({start}) below minimum ({min}): {expr}"
+            )));
         }
         if end > max {
-            return Err(CronError::Range(format!("end of range ({end}) above maximum ({max}): {expr}")));
+            return Err(CronError::Range(format!(
+                "end of range ({end}) above maximum ({max}): {expr}"
+            )));
         }
         if start > end {
-            return Err(CronError::Range(format!("beginning of range ({start}) beyond end of range ({end}): {expr}")));
+            return Err(CronError::Range(format!(
+                "beginning of range ({start}) beyond end of range ({end}): {expr}"
+            )));
         }
         let step = step.unwrap_or(1);
         if step == 0 {
-            return Err(CronError::Range(format!("step of range should be a positive number: {expr}")));
+            return Err(CronError::Range(format!(
+                "step of range should be a positive number: {expr}"
+            )));
         }
         let mut v = start;
         while v <= end {
@@ -205,13 +226,23 @@ impl Schedule {
             }
             let dom_ok = has(dom, date.day());
             let dow_ok = has(dow, date.weekday().to_sunday_zero_offset());
-            let day_ok = if star_day { dom_ok && dow_ok } else { dom_ok || dow_ok };
+            let day_ok = if star_day {
+                dom_ok && dow_ok
+            } else {
+                dom_ok || dow_ok
+            };
             if !day_ok {
                 t = DateTime::from_parts(date.tomorrow().ok()?, Time::midnight());
                 continue;
             }
             if !has(hour, t.hour()) {
-                t = t.with().minute(0).build().ok()?.checked_add(1.hour()).ok()?;
+                t = t
+                    .with()
+                    .minute(0)
+                    .build()
+                    .ok()?
+                    .checked_add(1.hour())
+                    .ok()?;
                 continue;
             }
             if !has(minute, t.minute()) {
@@ -229,6 +260,7 @@ impl Schedule {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -239,9 +271,13 @@ mod tests {
     #[test]
     fn every_minute_fires_on_the_next_minute() {
         let s = Schedule::parse("*/1 * * * *").unwrap();
-        let next = s.next_after(ts("2026-01-01T10:00:30Z"), &TimeZone::UTC).unwrap();
+        let next = s
+            .next_after(ts("2026-01-01T10:00:30Z"), &TimeZone::UTC)
+            .unwrap();
         assert_eq!(next, ts("2026-01-01T10:01:00Z"));
-        let next = s.next_after(ts("2026-01-01T10:01:00Z"), &TimeZone::UTC).unwrap();
+        let next = s
+            .next_after(ts("2026-01-01T10:01:00Z"), &TimeZone::UTC)
+            .unwrap();
         assert_eq!(next, ts("2026-01-01T10:02:00Z"));
     }
 
@@ -249,12 +285,16 @@ mod tests {
     fn descriptors_expand_to_fields() {
         let hourly = Schedule::parse("@hourly").unwrap();
         assert_eq!(
-            hourly.next_after(ts("2026-01-01T10:00:00Z"), &TimeZone::UTC).unwrap(),
+            hourly
+                .next_after(ts("2026-01-01T10:00:00Z"), &TimeZone::UTC)
+                .unwrap(),
             ts("2026-01-01T11:00:00Z")
         );
         let yearly = Schedule::parse("@yearly").unwrap();
         assert_eq!(
-            yearly.next_after(ts("2026-03-01T00:00:00Z"), &TimeZone::UTC).unwrap(),
+            yearly
+                .next_after(ts("2026-03-01T00:00:00Z"), &TimeZone::UTC)
+                .unwrap(),
             ts("2027-01-01T00:00:00Z")
         );
         let every = Schedule::parse("@every 1h30m").unwrap();
@@ -267,18 +307,21 @@ mod tests {
         let s = Schedule::parse("30 9 * * MON-FRI").unwrap();
         // 2026-01-03 is a Saturday.
         assert_eq!(
-            s.next_after(ts("2026-01-03T00:00:00Z"), &TimeZone::UTC).unwrap(),
+            s.next_after(ts("2026-01-03T00:00:00Z"), &TimeZone::UTC)
+                .unwrap(),
             ts("2026-01-05T09:30:00Z")
         );
         // Day 15 or Sundays: either matches when both are restricted.
         let s = Schedule::parse("0 0 15 * sun").unwrap();
         assert_eq!(
-            s.next_after(ts("2026-01-01T00:00:00Z"), &TimeZone::UTC).unwrap(),
+            s.next_after(ts("2026-01-01T00:00:00Z"), &TimeZone::UTC)
+                .unwrap(),
             ts("2026-01-04T00:00:00Z")
         );
         let s = Schedule::parse("0 0 1 feb,apr *").unwrap();
         assert_eq!(
-            s.next_after(ts("2026-02-02T00:00:00Z"), &TimeZone::UTC).unwrap(),
+            s.next_after(ts("2026-02-02T00:00:00Z"), &TimeZone::UTC)
+                .unwrap(),
             ts("2026-04-01T00:00:00Z")
         );
     }
@@ -296,13 +339,21 @@ mod tests {
 
     #[test]
     fn bad_schedules_are_rejected_with_upstream_texts() {
-        assert_eq!(Schedule::parse("").unwrap_err().to_string(), "empty spec string");
+        assert_eq!(
+            Schedule::parse("").unwrap_err().to_string(),
+            "empty spec string"
+        );
         assert_eq!(
             Schedule::parse("* * *").unwrap_err().to_string(),
             "expected exactly 5 fields, found 3: * * *"
         );
         assert!(Schedule::parse("61 * * * *").is_err());
         assert!(Schedule::parse("@fortnightly").is_err());
-        assert!(Schedule::parse("0 0 31 2 *").unwrap().next_after(ts("2026-01-01T00:00:00Z"), &TimeZone::UTC).is_none());
+        assert!(
+            Schedule::parse("0 0 31 2 *")
+                .unwrap()
+                .next_after(ts("2026-01-01T00:00:00Z"), &TimeZone::UTC)
+                .is_none()
+        );
     }
 }

@@ -70,7 +70,10 @@ pub fn new_job(cj: &CronJob, scheduled: Timestamp, tz: &TimeZone) -> Job {
     let mut annotations = tmeta.annotations.unwrap_or_default();
     annotations.insert(
         SCHEDULED_TIMESTAMP.to_string(),
-        scheduled.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        scheduled
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string(),
     );
     let name = cj.metadata.name.clone().unwrap_or_default();
     Job {
@@ -93,7 +96,11 @@ pub fn new_job(cj: &CronJob, scheduled: Timestamp, tz: &TimeZone) -> Job {
 
 fn requeue(next: Option<Timestamp>, now: Timestamp) -> Option<Duration> {
     let next = next?;
-    let ms = next.as_millisecond().saturating_sub(now.as_millisecond()).max(0) + 100;
+    let ms = next
+        .as_millisecond()
+        .saturating_sub(now.as_millisecond())
+        .max(0)
+        + 100;
     Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
@@ -117,9 +124,10 @@ pub fn reconcile(cj: &CronJob, jobs: &[Job], now: Timestamp) -> CronJobSync {
     for r in old.active.iter().flatten() {
         let name = r.name.as_deref().unwrap_or_default();
         match by_name.get(name) {
-            None => sync
-                .events
-                .push(Event::normal("MissingJob", format!("Active job went missing: {name}"))),
+            None => sync.events.push(Event::normal(
+                "MissingJob",
+                format!("Active job went missing: {name}"),
+            )),
             Some(j) => {
                 if let Some(cond) = finished(j) {
                     sync.events.push(Event::normal(
@@ -156,11 +164,15 @@ pub fn reconcile(cj: &CronJob, jobs: &[Job], now: Timestamp) -> CronJobSync {
                 .or(j.metadata.creation_timestamp.as_ref())
                 .map(|t| t.0)
         });
-        let excess = done.len().saturating_sub(usize::try_from(limit.max(0)).unwrap_or(0));
+        let excess = done
+            .len()
+            .saturating_sub(usize::try_from(limit.max(0)).unwrap_or(0));
         for j in done.into_iter().take(excess) {
             let name = j.metadata.name.clone().unwrap_or_default();
-            sync.events
-                .push(Event::normal("SuccessfulDelete", format!("Deleted job {name}")));
+            sync.events.push(Event::normal(
+                "SuccessfulDelete",
+                format!("Deleted job {name}"),
+            ));
             sync.delete.push(name);
         }
     };
@@ -186,7 +198,10 @@ pub fn reconcile(cj: &CronJob, jobs: &[Job], now: Timestamp) -> CronJobSync {
             Err(e) => {
                 sync.events.push(Event::warning(
                     "UnknownTimeZone",
-                    format!("invalid timeZone: {}: {e}", oxkube_api::validation::go_quote(name)),
+                    format!(
+                        "invalid timeZone: {}: {e}",
+                        oxkube_api::validation::go_quote(name)
+                    ),
                 ));
                 return sync;
             }
@@ -270,22 +285,114 @@ pub fn reconcile(cj: &CronJob, jobs: &[Job], now: Timestamp) -> CronJobSync {
         "Replace" => {
             for j in active.drain(..) {
                 let n = j.metadata.name.clone().unwrap_or_default();
-                sync.events
-                    .push(Event::normal("SuccessfulDelete", format!("Deleted job {n}")));
+                sync.events.push(Event::normal(
+                    "SuccessfulDelete",
+                    format!("Deleted job {n}"),
+                ));
                 sync.delete.push(n);
             }
             set_active(&mut sync, &active);
         }
         _ => {}
     }
-    sync.events
-        .push(Event::normal("SuccessfulCreate", format!("Created job {name}")));
+    sync.events.push(Event::normal(
+        "SuccessfulCreate",
+        format!("Created job {name}"),
+    ));
     sync.create = Some(new_job(cj, scheduled, &tz));
     sync.status.last_schedule_time = Some(Time(scheduled));
     sync
 }
 
+/// The CronJob controller: the core behind informers of CronJobs and Jobs.
+#[derive(Debug)]
+pub struct CronJobController {
+    ctx: crate::manager::Context,
+    cronjobs: crate::informer::Informer<CronJob>,
+    jobs: crate::informer::Informer<Job>,
+    queue: crate::queue::WorkQueue<crate::informer::ObjectKey>,
+    recorder: crate::events::Recorder,
+}
+
+impl CronJobController {
+    /// Registers on the shared CronJob and Job informers.
+    pub fn new(ctx: &crate::manager::Context) -> Self {
+        let queue = crate::queue::WorkQueue::new();
+        let cronjobs = ctx.informers.typed::<CronJob>();
+        let jobs = ctx.informers.typed::<Job>();
+        let q = queue.clone();
+        cronjobs
+            .on_change(move |c| q.add(crate::informer::ObjectKey::of(crate::shell::changed(c))));
+        let q = queue.clone();
+        jobs.on_change(move |c| crate::shell::enqueue_controller(c, "CronJob", &q));
+        CronJobController {
+            ctx: ctx.clone(),
+            cronjobs,
+            jobs,
+            queue,
+            recorder: ctx.recorder.for_component("cronjob-controller"),
+        }
+    }
+}
+
+impl crate::manager::Controller for CronJobController {
+    type Key = crate::informer::ObjectKey;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "cronjob"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        let Some(cj) = self.cronjobs.get(&key.namespace, &key.name) else {
+            return Ok(());
+        };
+        let uid = cj.metadata.uid.clone().unwrap_or_default();
+        let jobs: Vec<Job> = self
+            .jobs
+            .by_owner(&uid)
+            .into_iter()
+            .filter(|j| workload::is_controlled_by(&j.metadata, &uid))
+            .map(|j| (*j).clone())
+            .collect();
+        let sync = reconcile(&cj, &jobs, self.ctx.clock.now());
+        let job_api: kube::Api<Job> =
+            kube::Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        for name in &sync.delete {
+            crate::shell::delete(
+                &job_api,
+                "Job",
+                name,
+                Some(kube::api::PropagationPolicy::Background),
+            )
+            .await?;
+        }
+        if let Some(job) = &sync.create {
+            crate::shell::create(&job_api, "Job", job).await?;
+        }
+        crate::shell::publish(&self.recorder, &*cj, sync.events);
+        if cj.status.as_ref() != Some(&sync.status) {
+            let mut status = serde_json::to_value(&sync.status).unwrap_or_default();
+            if let Some(obj) = status.as_object_mut() {
+                obj.entry("active").or_insert(serde_json::Value::Null);
+            }
+            let api: kube::Api<CronJob> =
+                kube::Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            crate::shell::patch_status(&api, "CronJob", &key.name, status).await?;
+        }
+        if let Some(after) = sync.requeue_after {
+            self.queue.add_after(key.clone(), after);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::workload::testing::ts;
@@ -347,12 +454,19 @@ mod tests {
             created.metadata.annotations.unwrap()[SCHEDULED_TIMESTAMP],
             "2026-01-01T00:01:00+00:00"
         );
-        assert_eq!(s.status.last_schedule_time, Some(Time(ts("2026-01-01T00:01:00Z"))));
+        assert_eq!(
+            s.status.last_schedule_time,
+            Some(Time(ts("2026-01-01T00:01:00Z")))
+        );
         assert_eq!(s.events[0].reason, "SuccessfulCreate");
         // Once recorded, the same activation does not fire again.
         let mut cj = cj;
         cj.status = Some(s.status);
-        let s = reconcile(&cj, &[job(&format!("hello-{minutes}"), None)], ts("2026-01-01T00:01:30Z"));
+        let s = reconcile(
+            &cj,
+            &[job(&format!("hello-{minutes}"), None)],
+            ts("2026-01-01T00:01:30Z"),
+        );
         assert!(s.create.is_none());
         assert_eq!(s.status.active.unwrap().len(), 1);
     }
@@ -379,10 +493,22 @@ mod tests {
     fn history_limits_and_last_successful_time() {
         let mut cj = cronjob("@hourly", "Allow");
         cj.spec.successful_jobs_history_limit = Some(1);
-        let jobs = [job("a", Some("Complete")), job("b", Some("Complete")), job("c", Some("Failed")), job("d", Some("Failed"))];
+        let jobs = [
+            job("a", Some("Complete")),
+            job("b", Some("Complete")),
+            job("c", Some("Failed")),
+            job("d", Some("Failed")),
+        ];
         let s = reconcile(&cj, &jobs, ts("2026-01-01T00:30:00Z"));
-        assert_eq!(s.delete.len(), 2, "one success and one failure over the limits");
-        assert_eq!(s.status.last_successful_time, Some(Time(ts("2026-01-01T00:01:10Z"))));
+        assert_eq!(
+            s.delete.len(),
+            2,
+            "one success and one failure over the limits"
+        );
+        assert_eq!(
+            s.status.last_successful_time,
+            Some(Time(ts("2026-01-01T00:01:10Z")))
+        );
     }
 
     #[test]
@@ -393,7 +519,11 @@ mod tests {
         assert!(s.create.is_none());
         let mut cj = cronjob("0 * * * *", "Allow");
         cj.spec.suspend = Some(true);
-        assert!(reconcile(&cj, &[], ts("2026-01-01T01:00:30Z")).create.is_none());
+        assert!(
+            reconcile(&cj, &[], ts("2026-01-01T01:00:30Z"))
+                .create
+                .is_none()
+        );
         let cj = cronjob("not a schedule", "Allow");
         let s = reconcile(&cj, &[], ts("2026-01-01T01:00:30Z"));
         assert_eq!(s.events[0].reason, "UnparseableSchedule");

@@ -58,11 +58,17 @@ pub fn with_daemon_tolerations(template: &PodTemplateSpec) -> PodTemplateSpec {
         toleration("node.kubernetes.io/unschedulable", "NoSchedule"),
     ];
     if spec.host_network == Some(true) {
-        defaults.push(toleration("node.kubernetes.io/network-unavailable", "NoSchedule"));
+        defaults.push(toleration(
+            "node.kubernetes.io/network-unavailable",
+            "NoSchedule",
+        ));
     }
     let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
     for d in defaults {
-        if !tolerations.iter().any(|t| t.key == d.key && t.effect == d.effect) {
+        if !tolerations
+            .iter()
+            .any(|t| t.key == d.key && t.effect == d.effect)
+        {
             tolerations.push(d);
         }
     }
@@ -96,15 +102,18 @@ pub fn node_selector_matches(selector: &NodeSelector, node: &Node) -> bool {
     selector.node_selector_terms.iter().any(|term| {
         let exprs = term.match_expressions.iter().flatten();
         let fields = term.match_fields.iter().flatten();
-        let nonempty = term.match_expressions.as_ref().is_some_and(|e| !e.is_empty())
+        let nonempty = term
+            .match_expressions
+            .as_ref()
+            .is_some_and(|e| !e.is_empty())
             || term.match_fields.as_ref().is_some_and(|f| !f.is_empty());
         nonempty
             && exprs
                 .clone()
                 .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
-            && fields.clone().all(|r| {
-                requirement_matches(r, if r.key == "metadata.name" { name } else { None })
-            })
+            && fields
+                .clone()
+                .all(|r| requirement_matches(r, if r.key == "metadata.name" { name } else { None }))
     })
 }
 
@@ -121,13 +130,20 @@ pub fn should_run(template: &PodTemplateSpec, node: &Node) -> (bool, bool) {
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
         .is_none_or(|sel| node_selector_matches(sel, node));
     if !selector_ok || !affinity_ok {
         return (false, false);
     }
     let tolerations = spec.tolerations.unwrap_or_default();
-    let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
     let untolerated = |effect: &str| {
         taints
             .iter()
@@ -144,12 +160,19 @@ pub fn new_pod(ds: &DaemonSet, template: &PodTemplateSpec, hash: &str, node: &st
     let labels = meta.labels.get_or_insert_with(BTreeMap::new);
     labels.insert(REVISION_LABEL.to_string(), hash.to_string());
     if let Some(generation) = ds.metadata.generation {
-        labels.insert(TEMPLATE_GENERATION_LABEL.to_string(), generation.to_string());
+        labels.insert(
+            TEMPLATE_GENERATION_LABEL.to_string(),
+            generation.to_string(),
+        );
     }
     meta.generate_name = Some(format!("{ds_name}-"));
     meta.name = None;
     meta.namespace = ds.metadata.namespace.clone();
-    meta.owner_references = Some(vec![workload::controller_ref("apps/v1", "DaemonSet", &ds.metadata)]);
+    meta.owner_references = Some(vec![workload::controller_ref(
+        "apps/v1",
+        "DaemonSet",
+        &ds.metadata,
+    )]);
     let mut spec = template.spec.clone().unwrap_or_default();
     let field = NodeSelectorRequirement {
         key: "metadata.name".to_string(),
@@ -157,12 +180,16 @@ pub fn new_pod(ds: &DaemonSet, template: &PodTemplateSpec, hash: &str, node: &st
         values: Some(vec![node.to_string()]),
     };
     let affinity = spec.affinity.get_or_insert_with(Affinity::default);
-    let node_affinity = affinity.node_affinity.get_or_insert_with(NodeAffinity::default);
+    let node_affinity = affinity
+        .node_affinity
+        .get_or_insert_with(NodeAffinity::default);
     let required = node_affinity
         .required_during_scheduling_ignored_during_execution
         .get_or_insert_with(NodeSelector::default);
     if required.node_selector_terms.is_empty() {
-        required.node_selector_terms.push(NodeSelectorTerm::default());
+        required
+            .node_selector_terms
+            .push(NodeSelectorTerm::default());
     }
     for term in &mut required.node_selector_terms {
         term.match_fields = Some(vec![field.clone()]);
@@ -219,7 +246,12 @@ pub fn reconcile(
 ) -> DaemonSetSync {
     let spec = ds.spec.clone();
     let old = ds.status.clone().unwrap_or_default();
-    let next_number = revisions.iter().filter_map(|r| r.revision).max().unwrap_or(0) + 1;
+    let next_number = revisions
+        .iter()
+        .filter_map(|r| r.revision)
+        .max()
+        .unwrap_or(0)
+        + 1;
     let candidate = workload::revision_of(
         "apps/v1",
         "DaemonSet",
@@ -229,7 +261,9 @@ pub fn reconcile(
         next_number,
     );
     let hash = workload::revision_hash(&candidate);
-    let exists = revisions.iter().any(|r| r.metadata.name == candidate.metadata.name);
+    let exists = revisions
+        .iter()
+        .any(|r| r.metadata.name == candidate.metadata.name);
     let template = with_daemon_tolerations(&spec.template);
     let mut sync = DaemonSetSync {
         revision: (!exists).then_some(candidate),
@@ -246,7 +280,11 @@ pub fn reconcile(
         }
     }
     let is_updated = |p: &Pod| {
-        p.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL)) == Some(&hash)
+        p.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(REVISION_LABEL))
+            == Some(&hash)
     };
     let (mut desired, mut current, mut misscheduled, mut ready, mut updated, mut available) =
         (0, 0, 0, 0, 0, 0);
@@ -274,7 +312,9 @@ pub fn reconcile(
                 let ns = p.metadata.namespace.clone().unwrap_or_default();
                 sync.events.push(Event::warning(
                     "FailedDaemonPod",
-                    format!("Found failed daemon pod {ns}/{pname} on node {name}, will try to kill it"),
+                    format!(
+                        "Found failed daemon pod {ns}/{pname} on node {name}, will try to kill it"
+                    ),
                 ));
                 sync.delete.push(pname);
             }
@@ -299,12 +339,14 @@ pub fn reconcile(
                 }
             }
         } else {
-            sync.delete.extend(here.iter().filter_map(|p| p.metadata.name.clone()));
+            sync.delete
+                .extend(here.iter().filter_map(|p| p.metadata.name.clone()));
         }
     }
     // Pods on nodes that no longer exist.
     for ps in by_node.values() {
-        sync.delete.extend(ps.iter().filter_map(|p| p.metadata.name.clone()));
+        sync.delete
+            .extend(ps.iter().filter_map(|p| p.metadata.name.clone()));
     }
 
     // Rolling update: old unavailable pods go at once, available ones within maxUnavailable.
@@ -348,7 +390,154 @@ pub fn reconcile(
     sync
 }
 
+/// The DaemonSet controller: the core behind informers of DaemonSets, nodes, pods and
+/// ControllerRevisions.
+#[derive(Debug)]
+pub struct DaemonSetController {
+    ctx: crate::manager::Context,
+    sets: crate::informer::Informer<DaemonSet>,
+    nodes: crate::informer::Informer<Node>,
+    pods: crate::informer::Informer<Pod>,
+    revisions: crate::informer::Informer<ControllerRevision>,
+    queue: crate::queue::WorkQueue<crate::informer::ObjectKey>,
+    expectations: crate::expectations::Expectations<crate::informer::ObjectKey>,
+    recorder: crate::events::Recorder,
+}
+
+impl DaemonSetController {
+    /// Registers on the shared informers.
+    pub fn new(ctx: &crate::manager::Context) -> Self {
+        let queue = crate::queue::WorkQueue::new();
+        let sets = ctx.informers.typed::<DaemonSet>();
+        let nodes = ctx.informers.typed::<Node>();
+        let pods = ctx.informers.typed::<Pod>();
+        let q = queue.clone();
+        sets.on_change(move |c| q.add(crate::informer::ObjectKey::of(crate::shell::changed(c))));
+        let expectations = crate::expectations::Expectations::new(ctx.clock.clone());
+        let q = queue.clone();
+        let exp = expectations.clone();
+        pods.on_change(move |c| {
+            if let crate::informer::Change::Added(p) = c
+                && let Some(owner) =
+                    crate::owner::controller_ref(&p.metadata).filter(|o| o.kind == "DaemonSet")
+            {
+                exp.creation_observed(&crate::informer::ObjectKey::new(
+                    p.metadata.namespace.clone().unwrap_or_default(),
+                    owner.name.clone(),
+                ));
+            }
+            crate::shell::enqueue_controller(c, "DaemonSet", &q);
+        });
+        let q = queue.clone();
+        let all = sets.clone();
+        nodes.on_change(move |_| {
+            for ds in all.list() {
+                q.add(crate::informer::ObjectKey::of(&*ds));
+            }
+        });
+        DaemonSetController {
+            ctx: ctx.clone(),
+            sets,
+            nodes,
+            pods,
+            revisions: ctx.informers.typed::<ControllerRevision>(),
+            queue,
+            expectations,
+            recorder: ctx.recorder.for_component("daemonset-controller"),
+        }
+    }
+}
+
+impl crate::manager::Controller for DaemonSetController {
+    type Key = crate::informer::ObjectKey;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "daemonset"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        let Some(ds) = self.sets.get(&key.namespace, &key.name) else {
+            self.expectations.delete(key);
+            return Ok(());
+        };
+        if ds.metadata.deletion_timestamp.is_some() || !self.expectations.satisfied(key) {
+            return Ok(());
+        }
+        let uid = ds.metadata.uid.clone().unwrap_or_default();
+        let pods: Vec<Pod> = self
+            .pods
+            .by_owner(&uid)
+            .into_iter()
+            .filter(|p| workload::is_controlled_by(&p.metadata, &uid))
+            .map(|p| (*p).clone())
+            .collect();
+        let revisions: Vec<ControllerRevision> = self
+            .revisions
+            .by_owner(&uid)
+            .into_iter()
+            .map(|r| (*r).clone())
+            .collect();
+        let nodes: Vec<Node> = self
+            .nodes
+            .list()
+            .into_iter()
+            .map(|n| (*n).clone())
+            .collect();
+        let sync = reconcile(&ds, &nodes, &pods, &revisions, self.ctx.clock.now());
+        let client = self.ctx.client.clone();
+        if let Some(rev) = &sync.revision {
+            let api: kube::Api<ControllerRevision> =
+                kube::Api::namespaced(client.clone(), &key.namespace);
+            crate::shell::create(&api, "ControllerRevision", rev).await?;
+        }
+        let pod_api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), &key.namespace);
+        for name in &sync.delete {
+            crate::shell::delete(&pod_api, "Pod", name, None).await?;
+            self.recorder.publish(
+                &*ds,
+                "Normal",
+                "SuccessfulDelete",
+                format!("Deleted pod: {name}"),
+            );
+        }
+        if !sync.create.is_empty() {
+            self.expectations
+                .expect(key, i64::try_from(sync.create.len()).unwrap_or(0), 0);
+        }
+        for pod in &sync.create {
+            match crate::shell::create(&pod_api, "Pod", pod).await {
+                Ok(Some(name)) => {
+                    self.recorder.publish(
+                        &*ds,
+                        "Normal",
+                        "SuccessfulCreate",
+                        format!("Created pod: {name}"),
+                    );
+                }
+                Ok(None) => self.expectations.creation_observed(key),
+                Err(e) => {
+                    self.expectations.creation_observed(key);
+                    return Err(e);
+                }
+            }
+        }
+        crate::shell::publish(&self.recorder, &*ds, sync.events);
+        if ds.status.as_ref() != Some(&sync.status) {
+            let api: kube::Api<DaemonSet> = kube::Api::namespaced(client, &key.namespace);
+            let status = serde_json::to_value(&sync.status).unwrap_or_default();
+            crate::shell::patch_status(&api, "DaemonSet", &key.name, status).await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::workload::testing::{pod, ts};
@@ -398,24 +587,44 @@ mod tests {
     fn one_pod_per_node_pinned_by_affinity_skipping_untolerated_taints() {
         let nodes = [
             node("n1", vec![]),
-            node("n2", vec![taint("node.kubernetes.io/unschedulable", "NoSchedule")]),
+            node(
+                "n2",
+                vec![taint("node.kubernetes.io/unschedulable", "NoSchedule")],
+            ),
             node("n3", vec![taint("dedicated", "NoSchedule")]),
         ];
         let sync = reconcile(&ds(), &nodes, &[], &[], ts("2026-01-01T00:00:00Z"));
         let targets: Vec<_> = sync.create.iter().filter_map(pod_node).collect();
-        assert_eq!(targets, ["n1", "n2"], "the default tolerations cover unschedulable only");
+        assert_eq!(
+            targets,
+            ["n1", "n2"],
+            "the default tolerations cover unschedulable only"
+        );
         assert_eq!(sync.status.desired_number_scheduled, 2);
         let p = &sync.create[0];
         assert_eq!(p.metadata.generate_name.as_deref(), Some("agent-"));
         let tolerations = p.spec.as_ref().unwrap().tolerations.as_ref().unwrap();
-        assert!(tolerations.iter().any(|t| t.key.as_deref() == Some("node.kubernetes.io/unreachable")));
-        assert!(p.metadata.labels.as_ref().unwrap().contains_key(REVISION_LABEL));
+        assert!(
+            tolerations
+                .iter()
+                .any(|t| t.key.as_deref() == Some("node.kubernetes.io/unreachable"))
+        );
+        assert!(
+            p.metadata
+                .labels
+                .as_ref()
+                .unwrap()
+                .contains_key(REVISION_LABEL)
+        );
     }
 
     #[test]
     fn status_counts_and_cleanup_of_misscheduled_and_duplicate_pods() {
         let d = ds();
-        let nodes = [node("n1", vec![]), node("n2", vec![taint("x", "NoExecute")])];
+        let nodes = [
+            node("n1", vec![]),
+            node("n2", vec![taint("x", "NoExecute")]),
+        ];
         let first = reconcile(&d, &nodes, &[], &[], ts("2026-01-01T00:00:00Z"));
         let hash = workload::revision_hash(first.revision.as_ref().unwrap());
         let on = |name: &str, node: &str| {
@@ -447,7 +656,13 @@ mod tests {
             p.metadata.labels = Some([(REVISION_LABEL.to_string(), "old".to_string())].into());
             p
         };
-        let sync = reconcile(&d, &nodes, &[old("a", "n1"), old("b", "n2")], &[], ts("2026-01-01T00:00:00Z"));
+        let sync = reconcile(
+            &d,
+            &nodes,
+            &[old("a", "n1"), old("b", "n2")],
+            &[],
+            ts("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(sync.delete.len(), 1, "maxUnavailable 1");
     }
 
@@ -462,15 +677,33 @@ mod tests {
             };
             NodeSelector {
                 node_selector_terms: vec![if field {
-                    NodeSelectorTerm { match_fields: Some(vec![req]), ..Default::default() }
+                    NodeSelectorTerm {
+                        match_fields: Some(vec![req]),
+                        ..Default::default()
+                    }
                 } else {
-                    NodeSelectorTerm { match_expressions: Some(vec![req]), ..Default::default() }
+                    NodeSelectorTerm {
+                        match_expressions: Some(vec![req]),
+                        ..Default::default()
+                    }
                 }],
             }
         };
-        assert!(node_selector_matches(&sel("kubernetes.io/os", "In", "linux", false), &n));
-        assert!(!node_selector_matches(&sel("kubernetes.io/os", "NotIn", "linux", false), &n));
-        assert!(node_selector_matches(&sel("metadata.name", "In", "n1", true), &n));
-        assert!(!node_selector_matches(&sel("metadata.name", "In", "n2", true), &n));
+        assert!(node_selector_matches(
+            &sel("kubernetes.io/os", "In", "linux", false),
+            &n
+        ));
+        assert!(!node_selector_matches(
+            &sel("kubernetes.io/os", "NotIn", "linux", false),
+            &n
+        ));
+        assert!(node_selector_matches(
+            &sel("metadata.name", "In", "n1", true),
+            &n
+        ));
+        assert!(!node_selector_matches(
+            &sel("metadata.name", "In", "n2", true),
+            &n
+        ));
     }
 }

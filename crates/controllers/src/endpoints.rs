@@ -73,8 +73,16 @@ pub fn should_include(pod: &Pod, include_terminating: bool) -> bool {
 /// The service's ports resolved against the pod's containers (a named port the pod lacks is
 /// left out).
 pub fn resolve_ports(service: &Service, pod: &Pod) -> Vec<ResolvedPort> {
-    let ports = service.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
-    let containers = pod.spec.as_ref().map(|s| s.containers.clone()).unwrap_or_default();
+    let ports = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default();
+    let containers = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.clone())
+        .unwrap_or_default();
     ports
         .into_iter()
         .filter_map(|sp| {
@@ -132,7 +140,10 @@ fn labels(service: &Service) -> BTreeMap<String, String> {
     } else {
         labels.remove(HEADLESS_LABEL);
     }
-    labels.insert(MANAGED_BY_LABEL.to_string(), "endpoint-controller".to_string());
+    labels.insert(
+        MANAGED_BY_LABEL.to_string(),
+        "endpoint-controller".to_string(),
+    );
     labels
 }
 
@@ -155,7 +166,11 @@ pub fn subsets(service: &Service, pods: &[Pod]) -> Vec<EndpointSubset> {
         if !should_include(pod, publish) {
             continue;
         }
-        let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+        let ip = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .unwrap_or_default();
         let key = (ip.clone(), pod.metadata.uid.clone().unwrap_or_default());
         addresses.insert(
             key.clone(),
@@ -190,7 +205,10 @@ pub fn subsets(service: &Service, pods: &[Pod]) -> Vec<EndpointSubset> {
         ports.extend(port);
     }
     let to_list = |keys: &BTreeSet<(String, String)>| {
-        let list: Vec<EndpointAddress> = keys.iter().filter_map(|k| addresses.get(k).cloned()).collect();
+        let list: Vec<EndpointAddress> = keys
+            .iter()
+            .filter_map(|k| addresses.get(k).cloned())
+            .collect();
         (!list.is_empty()).then_some(list)
     };
     groups
@@ -215,7 +233,11 @@ pub fn subsets(service: &Service, pods: &[Pod]) -> Vec<EndpointSubset> {
 
 /// The Endpoints object to write for `service`, or `None` when `existing` already says it (or
 /// the service has no selector).
-pub fn reconcile(service: &Service, pods: &[Pod], existing: Option<&Endpoints>) -> Option<Endpoints> {
+pub fn reconcile(
+    service: &Service,
+    pods: &[Pod],
+    existing: Option<&Endpoints>,
+) -> Option<Endpoints> {
     if !has_selector(service) || service.metadata.deletion_timestamp.is_some() {
         return None;
     }
@@ -228,11 +250,13 @@ pub fn reconcile(service: &Service, pods: &[Pod], existing: Option<&Endpoints>) 
     {
         return None;
     }
-    let mut meta = existing.map(|e| e.metadata.clone()).unwrap_or_else(|| ObjectMeta {
-        name: service.metadata.name.clone(),
-        namespace: service.metadata.namespace.clone(),
-        ..Default::default()
-    });
+    let mut meta = existing
+        .map(|e| e.metadata.clone())
+        .unwrap_or_else(|| ObjectMeta {
+            name: service.metadata.name.clone(),
+            namespace: service.metadata.namespace.clone(),
+            ..Default::default()
+        });
     meta.labels = Some(labels);
     Some(Endpoints {
         metadata: meta,
@@ -240,8 +264,123 @@ pub fn reconcile(service: &Service, pods: &[Pod], existing: Option<&Endpoints>) 
     })
 }
 
+/// The Endpoints controller over Service, pod and Endpoints informers.
+#[derive(Debug)]
+pub struct EndpointsController {
+    ctx: crate::manager::Context,
+    services: crate::informer::Informer<Service>,
+    pods: crate::informer::Informer<Pod>,
+    endpoints: crate::informer::Informer<Endpoints>,
+    queue: crate::queue::WorkQueue<crate::informer::ObjectKey>,
+}
+
+impl EndpointsController {
+    /// Registers on the shared Service, pod and Endpoints informers.
+    pub fn new(ctx: &crate::manager::Context) -> Self {
+        let queue = crate::queue::WorkQueue::new();
+        let services = ctx.informers.typed::<Service>();
+        let pods = ctx.informers.typed::<Pod>();
+        let q = queue.clone();
+        services
+            .on_change(move |c| q.add(crate::informer::ObjectKey::of(crate::shell::changed(c))));
+        let q = queue.clone();
+        let svcs = services.clone();
+        pods.on_change(move |c| {
+            let mut pods = vec![crate::shell::changed(c)];
+            if let crate::informer::Change::Updated(old, _) = c {
+                pods.push(old);
+            }
+            for pod in pods {
+                let ns = pod.metadata.namespace.clone().unwrap_or_default();
+                for svc in svcs.by_namespace(&ns) {
+                    if !selected(&svc, std::slice::from_ref(pod)).is_empty() {
+                        q.add(crate::informer::ObjectKey::of(&*svc));
+                    }
+                }
+            }
+        });
+        let endpoints = ctx.informers.typed::<Endpoints>();
+        let q = queue.clone();
+        endpoints
+            .on_change(move |c| q.add(crate::informer::ObjectKey::of(crate::shell::changed(c))));
+        EndpointsController {
+            ctx: ctx.clone(),
+            services,
+            pods,
+            endpoints,
+            queue,
+        }
+    }
+}
+
+impl crate::manager::Controller for EndpointsController {
+    type Key = crate::informer::ObjectKey;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "endpoints"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        let api: kube::Api<Endpoints> =
+            kube::Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        let existing = self.endpoints.get(&key.namespace, &key.name);
+        let Some(svc) = self.services.get(&key.namespace, &key.name) else {
+            // The service is gone: so are its endpoints (ones it managed).
+            let managed = existing
+                .as_ref()
+                .and_then(|e| e.metadata.labels.as_ref())
+                .is_some_and(|l| l.contains_key(MANAGED_BY_LABEL));
+            if managed {
+                crate::shell::delete(&api, "Endpoints", &key.name, None).await?;
+            }
+            return Ok(());
+        };
+        let pods: Vec<Pod> = self
+            .pods
+            .by_namespace(&key.namespace)
+            .into_iter()
+            .map(|p| (*p).clone())
+            .collect();
+        let Some(desired) = reconcile(&svc, &pods, existing.as_deref()) else {
+            return Ok(());
+        };
+        if existing.is_some() {
+            match api
+                .replace(&key.name, &kube::api::PostParams::default(), &desired)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if crate::shell::conflict(&e) || crate::shell::not_found(&e) => {
+                    self.queue.add_rate_limited(key.clone());
+                    Ok(())
+                }
+                Err(source) => Err(crate::shell::ShellError::Write {
+                    kind: "Endpoints",
+                    name: key.name.clone(),
+                    source,
+                }),
+            }
+        } else {
+            // A conflict means the cache lags our own create: look again once it caught up.
+            if crate::shell::create(&api, "Endpoints", &desired)
+                .await?
+                .is_none()
+            {
+                self.queue.add_rate_limited(key.clone());
+            }
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
     use crate::workload::testing::pod;
     use k8s_openapi::api::core::v1::{Container, ContainerPort, ServicePort, ServiceSpec};
@@ -294,7 +433,11 @@ mod tests {
     #[test]
     fn ready_and_not_ready_addresses_with_named_ports_resolved() {
         let svc = service(vec![port("http", IntOrString::String("http".into()))]);
-        let pods = [backend("a", true, Some(8080)), backend("bb", false, Some(8080)), backend("ccc", true, None)];
+        let pods = [
+            backend("a", true, Some(8080)),
+            backend("bb", false, Some(8080)),
+            backend("ccc", true, None),
+        ];
         let e = reconcile(&svc, &pods, None).unwrap();
         let subsets = e.subsets.unwrap();
         assert_eq!(subsets.len(), 1, "ccc lacks the named port");
@@ -305,7 +448,10 @@ mod tests {
         let addr = &s.addresses.as_ref().unwrap()[0];
         assert_eq!(addr.node_name.as_deref(), Some("n1"));
         assert_eq!(addr.target_ref.as_ref().unwrap().name.as_deref(), Some("a"));
-        assert_eq!(e.metadata.labels.unwrap()[MANAGED_BY_LABEL], "endpoint-controller");
+        assert_eq!(
+            e.metadata.labels.unwrap()[MANAGED_BY_LABEL],
+            "endpoint-controller"
+        );
     }
 
     #[test]
@@ -314,13 +460,24 @@ mod tests {
         svc.spec.as_mut().unwrap().publish_not_ready_addresses = Some(true);
         let pods = [backend("a", false, None)];
         let e = reconcile(&svc, &pods, None).unwrap();
-        assert_eq!(e.subsets.as_ref().unwrap()[0].addresses.as_ref().unwrap().len(), 1);
-        assert!(reconcile(&svc, &pods, Some(&e)).is_none(), "nothing to write");
+        assert_eq!(
+            e.subsets.as_ref().unwrap()[0]
+                .addresses
+                .as_ref()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            reconcile(&svc, &pods, Some(&e)).is_none(),
+            "nothing to write"
+        );
         // Terminal and deleted pods drop out.
         let mut gone = backend("a", true, None);
-        gone.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            crate::workload::testing::ts("2026-01-01T00:00:00Z"),
-        ));
+        gone.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                crate::workload::testing::ts("2026-01-01T00:00:00Z"),
+            ));
         svc.spec.as_mut().unwrap().publish_not_ready_addresses = None;
         let e = reconcile(&svc, &[gone], None).unwrap();
         assert!(e.subsets.is_none());

@@ -85,7 +85,12 @@ pub fn endpoint(service: &Service, pod: &Pod) -> Endpoint {
     let serving = publish || workload::is_ready(pod);
     let terminating = workload::is_deleting(pod);
     Endpoint {
-        addresses: vec![pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default()],
+        addresses: vec![
+            pod.status
+                .as_ref()
+                .and_then(|s| s.pod_ip.clone())
+                .unwrap_or_default(),
+        ],
         conditions: Some(EndpointConditions {
             ready: Some(serving && (publish || !terminating)),
             serving: Some(serving),
@@ -110,10 +115,17 @@ pub fn reconcile(service: &Service, pods: &[Pod], existing: &[EndpointSlice]) ->
             continue;
         }
         let ep = endpoint(service, pod);
-        let family = if ep.addresses.iter().any(|a| a.contains(':')) { "IPv6" } else { "IPv4" };
+        let family = if ep.addresses.iter().any(|a| a.contains(':')) {
+            "IPv6"
+        } else {
+            "IPv4"
+        };
         let mut ports = endpoints::resolve_ports(service, pod);
         ports.sort();
-        desired.entry((family.to_string(), ports)).or_default().push(ep);
+        desired
+            .entry((family.to_string(), ports))
+            .or_default()
+            .push(ep);
     }
     if desired.is_empty() {
         desired.insert(("IPv4".to_string(), Vec::new()), Vec::new());
@@ -131,7 +143,9 @@ pub fn reconcile(service: &Service, pods: &[Pod], existing: &[EndpointSlice]) ->
         let chunks: Vec<Vec<Endpoint>> = if eps.is_empty() {
             vec![Vec::new()]
         } else {
-            eps.chunks(MAX_PER_SLICE).map(<[Endpoint]>::to_vec).collect()
+            eps.chunks(MAX_PER_SLICE)
+                .map(<[Endpoint]>::to_vec)
+                .collect()
         };
         let mut olds = by_key.remove(&key).unwrap_or_default().into_iter();
         let ports: Vec<EndpointPort> = key.1.iter().map(to_port).collect();
@@ -172,15 +186,159 @@ pub fn reconcile(service: &Service, pods: &[Pod], existing: &[EndpointSlice]) ->
                 }),
             }
         }
-        sync.delete.extend(olds.filter_map(|s| s.metadata.name.clone()));
+        sync.delete
+            .extend(olds.filter_map(|s| s.metadata.name.clone()));
     }
     for slices in by_key.values() {
-        sync.delete.extend(slices.iter().filter_map(|s| s.metadata.name.clone()));
+        sync.delete
+            .extend(slices.iter().filter_map(|s| s.metadata.name.clone()));
     }
     sync
 }
 
+/// The EndpointSlice controller over Service, pod and EndpointSlice informers.
+#[derive(Debug)]
+pub struct EndpointSliceController {
+    ctx: crate::manager::Context,
+    services: crate::informer::Informer<Service>,
+    pods: crate::informer::Informer<Pod>,
+    slices: crate::informer::Informer<EndpointSlice>,
+    queue: crate::queue::WorkQueue<crate::informer::ObjectKey>,
+    expectations: crate::expectations::Expectations<crate::informer::ObjectKey>,
+}
+
+impl EndpointSliceController {
+    /// Registers on the shared Service, pod and EndpointSlice informers.
+    pub fn new(ctx: &crate::manager::Context) -> Self {
+        let queue = crate::queue::WorkQueue::new();
+        let services = ctx.informers.typed::<Service>();
+        let pods = ctx.informers.typed::<Pod>();
+        let q = queue.clone();
+        services
+            .on_change(move |c| q.add(crate::informer::ObjectKey::of(crate::shell::changed(c))));
+        let q = queue.clone();
+        let svcs = services.clone();
+        pods.on_change(move |c| {
+            let mut pods = vec![crate::shell::changed(c)];
+            if let crate::informer::Change::Updated(old, _) = c {
+                pods.push(old);
+            }
+            for pod in pods {
+                let ns = pod.metadata.namespace.clone().unwrap_or_default();
+                for svc in svcs.by_namespace(&ns) {
+                    if !endpoints::selected(&svc, std::slice::from_ref(pod)).is_empty() {
+                        q.add(crate::informer::ObjectKey::of(&*svc));
+                    }
+                }
+            }
+        });
+        let slices = ctx.informers.typed::<EndpointSlice>();
+        let expectations = crate::expectations::Expectations::new(ctx.clock.clone());
+        let q = queue.clone();
+        let exp = expectations.clone();
+        slices.on_change(move |c| {
+            let s = crate::shell::changed(c);
+            let labels = s.metadata.labels.clone().unwrap_or_default();
+            if labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(CONTROLLER_NAME)
+                && let Some(svc) = labels.get(SERVICE_NAME_LABEL)
+            {
+                let key = crate::informer::ObjectKey::new(
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    svc.clone(),
+                );
+                if matches!(c, crate::informer::Change::Added(_)) {
+                    exp.creation_observed(&key);
+                }
+                q.add(key);
+            }
+        });
+        EndpointSliceController {
+            ctx: ctx.clone(),
+            services,
+            pods,
+            slices,
+            queue,
+            expectations,
+        }
+    }
+}
+
+impl crate::manager::Controller for EndpointSliceController {
+    type Key = crate::informer::ObjectKey;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "endpointslice"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        let Some(svc) = self.services.get(&key.namespace, &key.name) else {
+            self.expectations.delete(key);
+            return Ok(());
+        };
+        if !self.expectations.satisfied(key) {
+            // Our own creates are not in the cache yet; their arrival requeues the service.
+            return Ok(());
+        }
+        let uid = svc.metadata.uid.clone().unwrap_or_default();
+        let existing: Vec<EndpointSlice> = self
+            .slices
+            .by_owner(&uid)
+            .into_iter()
+            .filter(|s| workload::is_controlled_by(&s.metadata, &uid))
+            .map(|s| (*s).clone())
+            .collect();
+        let pods: Vec<Pod> = self
+            .pods
+            .by_namespace(&key.namespace)
+            .into_iter()
+            .map(|p| (*p).clone())
+            .collect();
+        let sync = reconcile(&svc, &pods, &existing);
+        let api: kube::Api<EndpointSlice> =
+            kube::Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        if !sync.create.is_empty() {
+            self.expectations
+                .expect(key, i64::try_from(sync.create.len()).unwrap_or(0), 0);
+        }
+        for slice in &sync.create {
+            if let Err(e) = crate::shell::create(&api, "EndpointSlice", slice).await {
+                self.expectations.creation_observed(key);
+                return Err(e);
+            }
+        }
+        for slice in &sync.update {
+            let name = slice.metadata.name.clone().unwrap_or_default();
+            match api
+                .replace(&name, &kube::api::PostParams::default(), slice)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if crate::shell::conflict(&e) || crate::shell::not_found(&e) => {
+                    self.queue.add_rate_limited(key.clone());
+                }
+                Err(source) => {
+                    return Err(crate::shell::ShellError::Write {
+                        kind: "EndpointSlice",
+                        name,
+                        source,
+                    });
+                }
+            }
+        }
+        for name in &sync.delete {
+            crate::shell::delete(&api, "EndpointSlice", name, None).await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::endpoints::tests::{backend, port, service};
@@ -191,12 +349,24 @@ mod tests {
     fn conditions_follow_readiness_and_termination() {
         let svc = service(vec![port("http", IntOrString::Int(8080))]);
         let mut terminating = backend("bb", true, None);
-        terminating.metadata.deletion_timestamp = Some(Time(crate::workload::testing::ts("2026-01-01T00:00:00Z")));
-        let sync = reconcile(&svc, &[backend("a", true, None), terminating, backend("ccc", false, None)], &[]);
+        terminating.metadata.deletion_timestamp =
+            Some(Time(crate::workload::testing::ts("2026-01-01T00:00:00Z")));
+        let sync = reconcile(
+            &svc,
+            &[
+                backend("a", true, None),
+                terminating,
+                backend("ccc", false, None),
+            ],
+            &[],
+        );
         assert_eq!(sync.create.len(), 1);
         let slice = &sync.create[0];
         assert_eq!(slice.metadata.generate_name.as_deref(), Some("web-"));
-        assert_eq!(slice.metadata.labels.as_ref().unwrap()[SERVICE_NAME_LABEL], "web");
+        assert_eq!(
+            slice.metadata.labels.as_ref().unwrap()[SERVICE_NAME_LABEL],
+            "web"
+        );
         assert_eq!(slice.address_type, "IPv4");
         let conds: Vec<_> = slice
             .endpoints
@@ -205,7 +375,12 @@ mod tests {
             .iter()
             .map(|e| {
                 let c = e.conditions.as_ref().unwrap();
-                (e.target_ref.as_ref().unwrap().name.clone().unwrap(), c.ready, c.serving, c.terminating)
+                (
+                    e.target_ref.as_ref().unwrap().name.clone().unwrap(),
+                    c.ready,
+                    c.serving,
+                    c.terminating,
+                )
             })
             .collect();
         assert!(conds.contains(&("a".into(), Some(true), Some(true), Some(false))));
@@ -225,7 +400,11 @@ mod tests {
             })
             .collect();
         let sync = reconcile(&svc, &pods, &[]);
-        let sizes: Vec<_> = sync.create.iter().map(|s| s.endpoints.as_ref().unwrap().len()).collect();
+        let sizes: Vec<_> = sync
+            .create
+            .iter()
+            .map(|s| s.endpoints.as_ref().unwrap().len())
+            .collect();
         assert_eq!(sizes, [100, 50]);
         let existing: Vec<EndpointSlice> = sync
             .create

@@ -170,7 +170,11 @@ enum PolicyVerdict {
 }
 
 fn pod_failure_verdict(job: &Job, pod: &Pod) -> PolicyVerdict {
-    let Some(policy) = job.spec.as_ref().and_then(|s| s.pod_failure_policy.as_ref()) else {
+    let Some(policy) = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.pod_failure_policy.as_ref())
+    else {
         return PolicyVerdict::Count;
     };
     let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
@@ -216,7 +220,10 @@ fn pod_failure_verdict(job: &Job, pod: &Pod) -> PolicyVerdict {
             let want = pattern.status.as_deref().unwrap_or("True");
             let has = status
                 .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == pattern.type_ && c.status == want));
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.type_ == pattern.type_ && c.status == want)
+                });
             if has && matched.is_none() {
                 matched = Some(format!(
                     "Pod {ns}/{name} has condition {} matching {} rule at index {i}",
@@ -239,7 +246,11 @@ fn pod_failure_verdict(job: &Job, pod: &Pod) -> PolicyVerdict {
 /// finalizer.
 pub fn new_pod(job: &Job, index: Option<i32>) -> Pod {
     let name = job.metadata.name.clone().unwrap_or_default();
-    let template = job.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
+    let template = job
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
     let mut meta = template.metadata.unwrap_or_default();
     meta.generate_name = Some(match index {
         Some(i) => format!("{name}-{i}-"),
@@ -396,8 +407,7 @@ pub fn reconcile(job: &Job, pods: &[Pod], now: Timestamp) -> JobSync {
             sync.remove_finalizer.push(name);
         }
     }
-    let total_succeeded =
-        succeeded + i32::try_from(succeeded_uids.len()).unwrap_or(0);
+    let total_succeeded = succeeded + i32::try_from(succeeded_uids.len()).unwrap_or(0);
     let total_failed = failed + i32::try_from(failed_uids.len()).unwrap_or(0);
 
     let active: Vec<&Pod> = pods.iter().filter(|p| workload::is_active(p)).collect();
@@ -412,11 +422,27 @@ pub fn reconcile(job: &Job, pods: &[Pod], now: Timestamp) -> JobSync {
         // Suspension.
         let was_suspended = condition_true(&status, "Suspended").is_some();
         if suspended && !was_suspended {
-            set_condition(&mut status, "Suspended", "True", "JobSuspended", "Job suspended", now);
-            sync.events.push(Event::normal("Suspended", "Job suspended".to_string()));
+            set_condition(
+                &mut status,
+                "Suspended",
+                "True",
+                "JobSuspended",
+                "Job suspended",
+                now,
+            );
+            sync.events
+                .push(Event::normal("Suspended", "Job suspended".to_string()));
         } else if !suspended && was_suspended {
-            set_condition(&mut status, "Suspended", "False", "JobResumed", "Job resumed", now);
-            sync.events.push(Event::normal("Resumed", "Job resumed".to_string()));
+            set_condition(
+                &mut status,
+                "Suspended",
+                "False",
+                "JobResumed",
+                "Job resumed",
+                now,
+            );
+            sync.events
+                .push(Event::normal("Resumed", "Job resumed".to_string()));
             status.start_time = Some(Time(now));
         }
         if !suspended && status.start_time.is_none() {
@@ -472,20 +498,31 @@ pub fn reconcile(job: &Job, pods: &[Pod], now: Timestamp) -> JobSync {
     let target = condition_true(&status, "FailureTarget")
         .map(|c| ("Failed", c))
         .or_else(|| condition_true(&status, "SuccessCriteriaMet").map(|c| ("Complete", c)));
-    let active_count;
-    if finished || target.is_some() || suspended {
-        sync.delete.extend(active.iter().filter_map(|p| p.metadata.name.clone()));
-        active_count = 0;
+    let active_count = if finished || target.is_some() || suspended {
+        sync.delete
+            .extend(active.iter().filter_map(|p| p.metadata.name.clone()));
+        0
     } else {
-        plan_pods(job, &spec, &active, &completed, total_succeeded, &mut sync, now, latest_failure, latest_success, indexed);
-        active_count = active.len() - sync.delete.len() + sync.create.len();
-    }
+        plan_pods(
+            job,
+            &spec,
+            &active,
+            &completed,
+            total_succeeded,
+            &mut sync,
+            now,
+            latest_failure,
+            latest_success,
+            indexed,
+        );
+        active.len() - sync.delete.len() + sync.create.len()
+    };
 
     // The terminal condition once nothing runs and every outcome is counted.
     if let Some((type_, target)) = target.filter(|_| !finished) {
         let settled = active_count == 0
             && terminating == 0
-            && succeeded_uids.iter().chain(failed_uids.iter()).all(|u| settled(u))
+            && succeeded_uids.iter().chain(failed_uids.iter()).all(settled)
             && sync.remove_finalizer.is_empty();
         if settled {
             let reason = target.reason.clone().unwrap_or_default();
@@ -493,7 +530,8 @@ pub fn reconcile(job: &Job, pods: &[Pod], now: Timestamp) -> JobSync {
             set_condition(&mut status, type_, "True", &reason, &message, now);
             if type_ == "Complete" {
                 status.completion_time = Some(Time(now));
-                sync.events.push(Event::normal("Completed", "Job completed".to_string()));
+                sync.events
+                    .push(Event::normal("Completed", "Job completed".to_string()));
             } else {
                 sync.events.push(Event::warning(
                     if reason == "BackoffLimitExceeded" {
@@ -546,10 +584,17 @@ fn plan_pods(
         let completions = spec.completions.unwrap_or(0);
         let mut seen = BTreeSet::new();
         let mut sorted: Vec<&Pod> = active.to_vec();
-        sorted.sort_by_key(|p| (!workload::is_ready(p), p.metadata.creation_timestamp.as_ref().map(|t| t.0)));
+        sorted.sort_by_key(|p| {
+            (
+                !workload::is_ready(p),
+                p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            )
+        });
         for p in sorted {
             match index_of(p) {
-                Some(i) if i >= 0 && i < completions && !completed.contains(&i) && seen.insert(i) => {
+                Some(i)
+                    if i >= 0 && i < completions && !completed.contains(&i) && seen.insert(i) =>
+                {
                     kept.push(p)
                 }
                 _ => deletable.push(p),
@@ -570,7 +615,8 @@ fn plan_pods(
         let excess = kept.len() - want;
         deletable.extend(kept.drain(..excess));
     }
-    sync.delete.extend(deletable.iter().filter_map(|p| p.metadata.name.clone()));
+    sync.delete
+        .extend(deletable.iter().filter_map(|p| p.metadata.name.clone()));
     if kept.len() >= want {
         return;
     }
@@ -598,7 +644,164 @@ fn plan_pods(
     }
 }
 
+/// The Job controller: the core behind informers of Jobs and pods.
+#[derive(Debug)]
+pub struct JobController {
+    ctx: crate::manager::Context,
+    jobs: crate::informer::Informer<Job>,
+    pods: crate::informer::Informer<Pod>,
+    queue: crate::queue::WorkQueue<crate::informer::ObjectKey>,
+    expectations: crate::expectations::Expectations<crate::informer::ObjectKey>,
+    recorder: crate::events::Recorder,
+}
+
+impl JobController {
+    /// Registers on the shared Job and pod informers.
+    pub fn new(ctx: &crate::manager::Context) -> Self {
+        use crate::informer::{Change, ObjectKey};
+        let queue = crate::queue::WorkQueue::new();
+        let expectations = crate::expectations::Expectations::new(ctx.clock.clone());
+        let jobs = ctx.informers.typed::<Job>();
+        let pods = ctx.informers.typed::<Pod>();
+        let q = queue.clone();
+        jobs.on_change(move |c| q.add(ObjectKey::of(crate::shell::changed(c))));
+        let q = queue.clone();
+        let exp = expectations.clone();
+        pods.on_change(move |c: &Change<Pod>| {
+            if let Change::Added(p) = c
+                && let Some(owner) =
+                    crate::owner::controller_ref(&p.metadata).filter(|o| o.kind == "Job")
+            {
+                exp.creation_observed(&ObjectKey::new(
+                    p.metadata.namespace.clone().unwrap_or_default(),
+                    owner.name.clone(),
+                ));
+            }
+            crate::shell::enqueue_controller(c, "Job", &q);
+        });
+        JobController {
+            ctx: ctx.clone(),
+            jobs,
+            pods,
+            queue,
+            expectations,
+            recorder: ctx.recorder.for_component("job-controller"),
+        }
+    }
+
+    /// Removes the tracking finalizer from a pod.
+    async fn release(
+        &self,
+        api: &kube::Api<Pod>,
+        pod: &Pod,
+    ) -> Result<(), crate::shell::ShellError> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let kept: Vec<String> = pod
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .filter(|f| *f != TRACKING_FINALIZER)
+            .cloned()
+            .collect();
+        let patch = serde_json::json!({"metadata": {"finalizers": kept}});
+        crate::shell::patch(api, "Pod", &name, patch).await
+    }
+}
+
+impl crate::manager::Controller for JobController {
+    type Key = crate::informer::ObjectKey;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "job"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        let pod_api: kube::Api<Pod> =
+            kube::Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        let Some(job) = self.jobs.get(&key.namespace, &key.name) else {
+            // The Job is gone: its pods' finalizers must not keep them.
+            self.expectations.delete(key);
+            for pod in self.pods.by_namespace(&key.namespace) {
+                let orphan = crate::owner::controller_ref(&pod.metadata)
+                    .is_some_and(|o| o.kind == "Job" && o.name == key.name);
+                if orphan && has_finalizer(&pod) {
+                    self.release(&pod_api, &pod).await?;
+                }
+            }
+            return Ok(());
+        };
+        let uid = job.metadata.uid.clone().unwrap_or_default();
+        let pods: Vec<Pod> = self
+            .pods
+            .by_owner(&uid)
+            .into_iter()
+            .filter(|p| workload::is_controlled_by(&p.metadata, &uid))
+            .map(|p| (*p).clone())
+            .collect();
+        let now = self.ctx.clock.now();
+        let mut sync = reconcile(&job, &pods, now);
+        if !self.expectations.satisfied(key) {
+            sync.create.clear();
+        }
+        let job_api: kube::Api<Job> =
+            kube::Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        if job.status.as_ref() != Some(&sync.status) {
+            let status = serde_json::to_value(&sync.status).unwrap_or_default();
+            crate::shell::patch_status(&job_api, "Job", &key.name, status).await?;
+        }
+        let by_name: BTreeMap<&str, &Pod> = pods
+            .iter()
+            .filter_map(|p| Some((p.metadata.name.as_deref()?, p)))
+            .collect();
+        for name in &sync.remove_finalizer {
+            if let Some(pod) = by_name.get(name.as_str()) {
+                self.release(&pod_api, pod).await?;
+            }
+        }
+        for name in &sync.delete {
+            crate::shell::delete(&pod_api, "Pod", name, None).await?;
+            self.recorder.publish(
+                &*job,
+                "Normal",
+                "SuccessfulDelete",
+                format!("Deleted pod: {name}"),
+            );
+        }
+        if !sync.create.is_empty() {
+            self.expectations
+                .expect(key, i64::try_from(sync.create.len()).unwrap_or(0), 0);
+        }
+        for pod in &sync.create {
+            match crate::shell::create(&pod_api, "Pod", pod).await {
+                Ok(Some(name)) => self.recorder.publish(
+                    &*job,
+                    "Normal",
+                    "SuccessfulCreate",
+                    format!("Created pod: {name}"),
+                ),
+                Ok(None) => self.expectations.creation_observed(key),
+                Err(e) => {
+                    self.expectations.creation_observed(key);
+                    return Err(e);
+                }
+            }
+        }
+        crate::shell::publish(&self.recorder, &*job, sync.events);
+        if let Some(after) = sync.requeue_after {
+            self.queue.add_after(key.clone(), after);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::workload::testing::{pod, ts};
@@ -664,9 +867,15 @@ mod tests {
         assert_eq!(sync.create.len(), 2);
         let p = &sync.create[0];
         assert_eq!(p.metadata.generate_name.as_deref(), Some("pi-"));
-        assert_eq!(p.metadata.finalizers, Some(vec![TRACKING_FINALIZER.to_string()]));
+        assert_eq!(
+            p.metadata.finalizers,
+            Some(vec![TRACKING_FINALIZER.to_string()])
+        );
         let owner = &p.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str(), owner.controller), ("Job", "job-uid", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("Job", "job-uid", Some(true))
+        );
         assert_eq!(sync.status.start_time, Some(Time(now)));
         assert_eq!(sync.status.active, Some(2));
     }
@@ -685,7 +894,10 @@ mod tests {
         assert_eq!(first.status.succeeded, Some(0));
         assert_eq!(first.remove_finalizer, vec!["a".to_string()]);
         assert!(cond(&first.status, "SuccessCriteriaMet").is_some());
-        assert!(cond(&first.status, "Complete").is_none(), "not before the pod is counted");
+        assert!(
+            cond(&first.status, "Complete").is_none(),
+            "not before the pod is counted"
+        );
         // The finalizer is gone: the pod is counted and the Job completes.
         j.status = Some(first.status);
         let mut released = done.clone();
@@ -694,10 +906,16 @@ mod tests {
         assert_eq!(second.status.succeeded, Some(1));
         let complete = cond(&second.status, "Complete").unwrap();
         assert_eq!(complete.reason.as_deref(), Some("CompletionsReached"));
-        assert_eq!(complete.message.as_deref(), Some("Reached expected number of succeeded pods"));
+        assert_eq!(
+            complete.message.as_deref(),
+            Some("Reached expected number of succeeded pods")
+        );
         assert_eq!(second.status.completion_time, Some(Time(now)));
         assert!(second.create.is_empty());
-        assert_eq!(second.events, vec![Event::normal("Completed", "Job completed".into())]);
+        assert_eq!(
+            second.events,
+            vec![Event::normal("Completed", "Job completed".into())]
+        );
     }
 
     #[test]
@@ -729,7 +947,10 @@ mod tests {
         f2.metadata.finalizers = None;
         let s = reconcile(&j, &[f1, f2], ts("2026-01-01T00:00:22Z"));
         let failed = cond(&s.status, "Failed").unwrap();
-        assert_eq!(failed.message.as_deref(), Some("Job has reached the specified backoff limit"));
+        assert_eq!(
+            failed.message.as_deref(),
+            Some("Job has reached the specified backoff limit")
+        );
         assert_eq!(s.status.failed, Some(2));
         assert!(s.status.completion_time.is_none());
     }
@@ -750,7 +971,11 @@ mod tests {
             ..Default::default()
         });
         let s = reconcile(&j, &[], ts("2026-01-01T00:00:00Z"));
-        let idx: Vec<_> = s.create.iter().map(|p| p.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX].clone()).collect();
+        let idx: Vec<_> = s
+            .create
+            .iter()
+            .map(|p| p.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX].clone())
+            .collect();
         assert_eq!(idx, ["0", "1", "2"]);
         let p1 = &s.create[1];
         assert_eq!(p1.metadata.generate_name.as_deref(), Some("pi-1-"));
@@ -759,10 +984,15 @@ mod tests {
         let mut done = tracked(pod("pi-1-x", "Succeeded", false));
         done.metadata.annotations = Some([(COMPLETION_INDEX.to_string(), "1".to_string())].into());
         let mut running = tracked(pod("pi-0-x", "Running", true));
-        running.metadata.annotations = Some([(COMPLETION_INDEX.to_string(), "0".to_string())].into());
+        running.metadata.annotations =
+            Some([(COMPLETION_INDEX.to_string(), "0".to_string())].into());
         let s = reconcile(&j, &[done, running], ts("2026-01-01T00:00:05Z"));
         assert_eq!(s.status.completed_indexes.as_deref(), Some("1"));
-        let idx: Vec<_> = s.create.iter().map(|p| p.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX].clone()).collect();
+        let idx: Vec<_> = s
+            .create
+            .iter()
+            .map(|p| p.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX].clone())
+            .collect();
         assert_eq!(idx, ["2"], "only the index neither done nor running");
     }
 
@@ -793,14 +1023,23 @@ mod tests {
         });
         let now = ts("2026-01-01T00:10:00Z");
         let s = reconcile(&j, &[failed_with("a", 3, "2026-01-01T00:00:00Z")], now);
-        assert!(s.status.uncounted_terminated_pods.unwrap().failed.unwrap().is_empty());
+        assert!(
+            s.status
+                .uncounted_terminated_pods
+                .unwrap()
+                .failed
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(s.remove_finalizer, vec!["a".to_string()]);
         let s = reconcile(&j, &[failed_with("b", 42, "2026-01-01T00:00:00Z")], now);
         let target = cond(&s.status, "FailureTarget").unwrap();
         assert_eq!(target.reason.as_deref(), Some("PodFailurePolicy"));
         assert_eq!(
             target.message.as_deref(),
-            Some("Container main for pod default/b failed with exit code 42 matching FailJob rule at index 1")
+            Some(
+                "Container main for pod default/b failed with exit code 42 matching FailJob rule at index 1"
+            )
         );
     }
 
@@ -815,10 +1054,17 @@ mod tests {
             ..Default::default()
         });
         let running = tracked(pod("a", "Running", true));
-        let s = reconcile(&j, std::slice::from_ref(&running), ts("2026-01-01T00:00:10Z"));
+        let s = reconcile(
+            &j,
+            std::slice::from_ref(&running),
+            ts("2026-01-01T00:00:10Z"),
+        );
         assert_eq!(s.requeue_after, Some(Duration::from_secs(20)));
         let s = reconcile(&j, &[running], ts("2026-01-01T00:00:31Z"));
-        assert_eq!(cond(&s.status, "FailureTarget").unwrap().reason.as_deref(), Some("DeadlineExceeded"));
+        assert_eq!(
+            cond(&s.status, "FailureTarget").unwrap().reason.as_deref(),
+            Some("DeadlineExceeded")
+        );
         assert_eq!(s.delete, vec!["a".to_string()]);
     }
 
@@ -828,10 +1074,17 @@ mod tests {
             suspend: Some(true),
             ..Default::default()
         });
-        let s = reconcile(&j, &[tracked(pod("a", "Running", true))], ts("2026-01-01T00:00:00Z"));
+        let s = reconcile(
+            &j,
+            &[tracked(pod("a", "Running", true))],
+            ts("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(s.delete, vec!["a".to_string()]);
         let c = cond(&s.status, "Suspended").unwrap();
-        assert_eq!((c.status.as_str(), c.reason.as_deref()), ("True", Some("JobSuspended")));
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_deref()),
+            ("True", Some("JobSuspended"))
+        );
         assert!(s.create.is_empty());
     }
 }

@@ -89,7 +89,10 @@ fn wanted_taints(node: &Node, conditions: &[NodeCondition]) -> Vec<(String, &'st
         ("MemoryPressure", "node.kubernetes.io/memory-pressure"),
         ("DiskPressure", "node.kubernetes.io/disk-pressure"),
         ("PIDPressure", "node.kubernetes.io/pid-pressure"),
-        ("NetworkUnavailable", "node.kubernetes.io/network-unavailable"),
+        (
+            "NetworkUnavailable",
+            "node.kubernetes.io/network-unavailable",
+        ),
     ] {
         if status(c) == Some("True") {
             out.push((key.to_string(), "NoSchedule"));
@@ -112,7 +115,13 @@ const MANAGED_KEYS: [&str; 7] = [
 ];
 
 /// Reconciles one node's health and taints at `now`.
-pub fn reconcile(node: &Node, lease: Option<&Lease>, pods: &[Pod], now: Timestamp, grace: Duration) -> NodeSync {
+pub fn reconcile(
+    node: &Node,
+    lease: Option<&Lease>,
+    pods: &[Pod],
+    now: Timestamp,
+    grace: Duration,
+) -> NodeSync {
     let mut sync = NodeSync::default();
     let name = node.metadata.name.clone().unwrap_or_default();
     let old = node
@@ -161,7 +170,10 @@ pub fn reconcile(node: &Node, lease: Option<&Lease>, pods: &[Pod], now: Timestam
         sync.conditions = Some(conditions.clone());
     }
     if ready_now.as_deref() != Some("True") {
-        for p in pods.iter().filter(|p| workload::is_ready(p) && !workload::is_terminal(p)) {
+        for p in pods
+            .iter()
+            .filter(|p| workload::is_ready(p) && !workload::is_terminal(p))
+        {
             sync.mark_not_ready.push((
                 p.metadata.namespace.clone().unwrap_or_default(),
                 p.metadata.name.clone().unwrap_or_default(),
@@ -170,7 +182,11 @@ pub fn reconcile(node: &Node, lease: Option<&Lease>, pods: &[Pod], now: Timestam
     }
 
     // Taints: keep foreign ones and current ones still wanted; add the missing.
-    let old_taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let old_taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
     let wanted = if ready_now.is_none() && old.is_empty() && silent_for <= grace_secs {
         // A node that never reported is left to its kubelet's registration taints.
         Vec::new()
@@ -226,8 +242,15 @@ pub fn evictions(node: &Node, pods: &[Pod], now: Timestamp) -> Evictions {
     if taints.is_empty() {
         return out;
     }
-    for pod in pods.iter().filter(|p| !workload::is_deleting(p) && !workload::is_terminal(p)) {
-        let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
+    for pod in pods
+        .iter()
+        .filter(|p| !workload::is_deleting(p) && !workload::is_terminal(p))
+    {
+        let tolerations = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.clone())
+            .unwrap_or_default();
         let key = (
             pod.metadata.namespace.clone().unwrap_or_default(),
             pod.metadata.name.clone().unwrap_or_default(),
@@ -235,7 +258,10 @@ pub fn evictions(node: &Node, pods: &[Pod], now: Timestamp) -> Evictions {
         let mut used: Vec<&k8s_openapi::api::core::v1::Toleration> = Vec::new();
         let mut untolerated = false;
         for taint in &taints {
-            let matching: Vec<_> = tolerations.iter().filter(|t| workload::tolerates(t, taint)).collect();
+            let matching: Vec<_> = tolerations
+                .iter()
+                .filter(|t| workload::tolerates(t, taint))
+                .collect();
             untolerated |= matching.is_empty();
             used.extend(matching);
         }
@@ -294,7 +320,184 @@ pub fn allocate_cidrs(cluster: (Ipv4Addr, u8), nodes: &[Node]) -> Vec<(String, S
         .collect()
 }
 
+/// The node lifecycle controller (health, taints, taint eviction, IPAM) over node, Lease and
+/// pod informers; one worker, so CIDR allocation never races.
+#[derive(Debug)]
+pub struct NodeLifecycleController {
+    ctx: crate::manager::Context,
+    nodes: crate::informer::Informer<Node>,
+    leases: crate::informer::Informer<Lease>,
+    pods: crate::informer::Informer<Pod>,
+    queue: crate::queue::WorkQueue<String>,
+    grace: Duration,
+    cluster: (Ipv4Addr, u8),
+    recorder: crate::events::Recorder,
+    evictions: crate::events::Recorder,
+}
+
+impl NodeLifecycleController {
+    /// Registers on the shared informers; `grace` is `--node-monitor-grace-period`, `cluster`
+    /// the parsed `--cluster-cidr`.
+    pub fn new(ctx: &crate::manager::Context, grace: Duration, cluster: (Ipv4Addr, u8)) -> Self {
+        let queue = crate::queue::WorkQueue::new();
+        let nodes = ctx.informers.typed::<Node>();
+        let leases = ctx.informers.typed::<Lease>();
+        let pods = ctx.informers.typed::<Pod>();
+        let q = queue.clone();
+        nodes.on_change(move |c| {
+            if let Some(n) = crate::shell::changed(c).metadata.name.clone() {
+                q.add(n);
+            }
+        });
+        let q = queue.clone();
+        leases.on_change(move |c| {
+            let l = crate::shell::changed(c);
+            if l.metadata.namespace.as_deref() == Some("kube-node-lease")
+                && let Some(n) = l.metadata.name.clone()
+            {
+                q.add(n);
+            }
+        });
+        NodeLifecycleController {
+            ctx: ctx.clone(),
+            nodes,
+            leases,
+            pods,
+            queue,
+            grace,
+            cluster,
+            recorder: ctx.recorder.for_component("node-controller"),
+            evictions: ctx.recorder.for_component("taint-eviction-controller"),
+        }
+    }
+}
+
+impl crate::manager::Controller for NodeLifecycleController {
+    type Key = String;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "node-lifecycle"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    fn workers(&self) -> usize {
+        1
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        use kube::api::{Patch, PatchParams};
+        let Some(node) = self.nodes.get("", key) else {
+            return Ok(());
+        };
+        let client = self.ctx.client.clone();
+        let node_api: kube::Api<Node> = kube::Api::all(client.clone());
+        let now = self.ctx.clock.now();
+        // IPAM.
+        if node
+            .spec
+            .as_ref()
+            .and_then(|s| s.pod_cidr.as_ref())
+            .is_none()
+        {
+            let all: Vec<Node> = self
+                .nodes
+                .list()
+                .into_iter()
+                .map(|n| (*n).clone())
+                .collect();
+            if let Some((_, cidr)) = allocate_cidrs(self.cluster, &all)
+                .into_iter()
+                .find(|(n, _)| n == key)
+            {
+                let patch = serde_json::json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}});
+                crate::shell::patch(&node_api, "Node", key, patch).await?;
+            }
+        }
+        let lease = self.leases.get("kube-node-lease", key);
+        let pods: Vec<Pod> = self
+            .pods
+            .by_node(key)
+            .into_iter()
+            .map(|p| (*p).clone())
+            .collect();
+        let sync = reconcile(&node, lease.as_deref(), &pods, now, self.grace);
+        if let Some(conditions) = &sync.conditions {
+            let status = serde_json::json!({ "conditions": conditions });
+            crate::shell::patch_status(&node_api, "Node", key, status).await?;
+        }
+        let mut effective = (*node).clone();
+        if let Some(taints) = &sync.taints {
+            let patch = serde_json::json!({"spec": {"taints": taints}});
+            crate::shell::patch(&node_api, "Node", key, patch).await?;
+            effective.spec.get_or_insert_with(Default::default).taints = Some(taints.clone());
+        }
+        crate::shell::publish(&self.recorder, &*node, sync.events);
+        let stamp = Time(now);
+        for (ns, name) in &sync.mark_not_ready {
+            let api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), ns);
+            let patch = serde_json::json!({"status": {"conditions": [
+                {"type": "Ready", "status": "False", "lastTransitionTime": stamp}
+            ]}});
+            if let Err(source) = api
+                .patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch))
+                .await
+                && !crate::shell::not_found(&source)
+            {
+                return Err(crate::shell::ShellError::Write {
+                    kind: "Pod",
+                    name: name.clone(),
+                    source,
+                });
+            }
+        }
+        let evict = evictions(&effective, &pods, now);
+        for (ns, name) in &evict.evict {
+            let api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), ns);
+            let patch = serde_json::json!({"status": {"conditions": [{
+                "type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
+                "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": stamp
+            }]}});
+            if let Err(source) = api
+                .patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch))
+                .await
+                && !crate::shell::not_found(&source)
+            {
+                return Err(crate::shell::ShellError::Write {
+                    kind: "Pod",
+                    name: name.clone(),
+                    source,
+                });
+            }
+            if let Some(pod) = pods
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(name.as_str()))
+            {
+                self.evictions.publish(
+                    pod,
+                    "Normal",
+                    "TaintManagerEviction",
+                    format!("Marking for deletion Pod {ns}/{name}"),
+                );
+            }
+            crate::shell::delete(&api, "Pod", name, None).await?;
+        }
+        let next = [sync.requeue_after, evict.requeue_after]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(after) = next {
+            self.queue.add_after(key.clone(), after);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::workload::testing::{pod, ts};
@@ -336,7 +539,13 @@ mod tests {
     #[test]
     fn a_fresh_lease_keeps_the_node_healthy() {
         let n = node("2026-01-01T00:00:00Z");
-        let sync = reconcile(&n, Some(&lease("2026-01-01T00:00:50Z")), &[], ts("2026-01-01T00:01:00Z"), DEFAULT_GRACE);
+        let sync = reconcile(
+            &n,
+            Some(&lease("2026-01-01T00:00:50Z")),
+            &[],
+            ts("2026-01-01T00:01:00Z"),
+            DEFAULT_GRACE,
+        );
         assert!(sync.conditions.is_none());
         assert!(sync.taints.is_none());
         assert_eq!(sync.requeue_after, Some(Duration::from_secs(31)));
@@ -347,18 +556,42 @@ mod tests {
         let n = node("2026-01-01T00:00:00Z");
         let now = ts("2026-01-01T00:01:00Z");
         let running = pod("a", "Running", true);
-        let sync = reconcile(&n, Some(&lease("2026-01-01T00:00:10Z")), &[running], now, DEFAULT_GRACE);
+        let sync = reconcile(
+            &n,
+            Some(&lease("2026-01-01T00:00:10Z")),
+            &[running],
+            now,
+            DEFAULT_GRACE,
+        );
         let conds = sync.conditions.unwrap();
         let ready = cond(&conds, "Ready").unwrap();
         assert_eq!(ready.status, "Unknown");
         assert_eq!(ready.reason.as_deref(), Some("NodeStatusUnknown"));
-        assert_eq!(ready.message.as_deref(), Some("Kubelet stopped posting node status."));
-        assert_eq!(cond(&conds, "MemoryPressure").unwrap().reason.as_deref(), Some("NodeStatusNeverUpdated"));
+        assert_eq!(
+            ready.message.as_deref(),
+            Some("Kubelet stopped posting node status.")
+        );
+        assert_eq!(
+            cond(&conds, "MemoryPressure").unwrap().reason.as_deref(),
+            Some("NodeStatusNeverUpdated")
+        );
         let taints = sync.taints.unwrap();
-        let keys: Vec<_> = taints.iter().map(|t| (t.key.as_str(), t.effect.as_str())).collect();
-        assert_eq!(keys, [(UNREACHABLE_TAINT, "NoExecute"), (UNREACHABLE_TAINT, "NoSchedule")]);
+        let keys: Vec<_> = taints
+            .iter()
+            .map(|t| (t.key.as_str(), t.effect.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (UNREACHABLE_TAINT, "NoExecute"),
+                (UNREACHABLE_TAINT, "NoSchedule")
+            ]
+        );
         assert_eq!(taints[0].time_added, Some(Time(now)));
-        assert_eq!(sync.mark_not_ready, vec![("default".to_string(), "a".to_string())]);
+        assert_eq!(
+            sync.mark_not_ready,
+            vec![("default".to_string(), "a".to_string())]
+        );
         assert_eq!(sync.events[0].reason, "NodeNotReady");
     }
 
@@ -366,8 +599,18 @@ mod tests {
     fn recovery_removes_the_controller_taints_but_keeps_others() {
         let mut n = node("2026-01-01T00:00:55Z");
         n.spec.as_mut().unwrap().taints = Some(vec![
-            Taint { key: UNREACHABLE_TAINT.into(), value: None, effect: "NoExecute".into(), time_added: None },
-            Taint { key: "dedicated".into(), value: Some("x".into()), effect: "NoSchedule".into(), time_added: None },
+            Taint {
+                key: UNREACHABLE_TAINT.into(),
+                value: None,
+                effect: "NoExecute".into(),
+                time_added: None,
+            },
+            Taint {
+                key: "dedicated".into(),
+                value: Some("x".into()),
+                effect: "NoSchedule".into(),
+                time_added: None,
+            },
         ]);
         let sync = reconcile(&n, None, &[], ts("2026-01-01T00:01:00Z"), DEFAULT_GRACE);
         let taints = sync.taints.unwrap();
@@ -395,7 +638,12 @@ mod tests {
             }]);
             p
         };
-        let pods = [pod("bare", "Running", false), tolerating("short", Some(5)), tolerating("long", Some(300)), tolerating("forever", None)];
+        let pods = [
+            pod("bare", "Running", false),
+            tolerating("short", Some(5)),
+            tolerating("long", Some(300)),
+            tolerating("forever", None),
+        ];
         let e = evictions(&n, &pods, ts("2026-01-01T00:01:10Z"));
         let names: Vec<_> = e.evict.iter().map(|(_, n)| n.as_str()).collect();
         assert_eq!(names, ["bare", "short"]);
@@ -412,7 +660,13 @@ mod tests {
         let mut a = b.clone();
         a.metadata.name = Some("a".into());
         let out = allocate_cidrs(cluster, &[taken, b, a]);
-        assert_eq!(out, [("a".to_string(), "10.42.1.0/24".to_string()), ("b".to_string(), "10.42.2.0/24".to_string())]);
+        assert_eq!(
+            out,
+            [
+                ("a".to_string(), "10.42.1.0/24".to_string()),
+                ("b".to_string(), "10.42.2.0/24".to_string())
+            ]
+        );
         assert!(parse_cidr("10.42.0.0/25").is_err());
         let tiny = parse_cidr("10.9.9.0/24").unwrap();
         assert_eq!(tiny.0.to_string(), "10.9.9.0");

@@ -67,9 +67,17 @@ fn collect(pod: &Pod, reason: Reason) -> Collect {
 
 /// One garbage-collection pass over all pods and nodes. `quarantined` are the nodes the
 /// previous pass found missing: their pods go only when the node is still missing now.
-pub fn reconcile(pods: &[Pod], nodes: &[Node], quarantined: &BTreeSet<String>, threshold: usize) -> GcPass {
+pub fn reconcile(
+    pods: &[Pod],
+    nodes: &[Node],
+    quarantined: &BTreeSet<String>,
+    threshold: usize,
+) -> GcPass {
     let mut pass = GcPass::default();
-    let names: BTreeSet<&str> = nodes.iter().filter_map(|n| n.metadata.name.as_deref()).collect();
+    let names: BTreeSet<&str> = nodes
+        .iter()
+        .filter_map(|n| n.metadata.name.as_deref())
+        .collect();
     let out_of_service: BTreeSet<&str> = nodes
         .iter()
         .filter(|n| {
@@ -108,7 +116,11 @@ pub fn reconcile(pods: &[Pod], nodes: &[Node], quarantined: &BTreeSet<String>, t
         }
     }
     for pod in pods {
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty());
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty());
         match node {
             Some(n) if !names.contains(n) => {
                 pass.missing.insert(n.to_string());
@@ -126,7 +138,106 @@ pub fn reconcile(pods: &[Pod], nodes: &[Node], quarantined: &BTreeSet<String>, t
     pass
 }
 
+/// How often the collector runs (upstream's `gcCheckPeriod`).
+pub const PERIOD: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The pod garbage collector: a periodic pass over the pod and node informers.
+#[derive(Debug)]
+pub struct PodGcController {
+    ctx: crate::manager::Context,
+    pods: crate::informer::Informer<Pod>,
+    nodes: crate::informer::Informer<Node>,
+    queue: crate::queue::WorkQueue<&'static str>,
+    quarantine: parking_lot::Mutex<BTreeSet<String>>,
+    threshold: usize,
+}
+
+impl PodGcController {
+    /// Registers on the shared informers and schedules the first pass.
+    pub fn new(ctx: &crate::manager::Context, threshold: usize) -> Self {
+        let queue = crate::queue::WorkQueue::new();
+        queue.add_after("podgc", PERIOD);
+        PodGcController {
+            ctx: ctx.clone(),
+            pods: ctx.informers.typed::<Pod>(),
+            nodes: ctx.informers.typed::<Node>(),
+            queue,
+            quarantine: parking_lot::Mutex::new(BTreeSet::new()),
+            threshold,
+        }
+    }
+}
+
+impl crate::manager::Controller for PodGcController {
+    type Key = &'static str;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "pod-garbage-collector"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    fn workers(&self) -> usize {
+        1
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        use kube::api::{DeleteParams, Patch, PatchParams};
+        let pods: Vec<Pod> = self.pods.list().into_iter().map(|p| (*p).clone()).collect();
+        let nodes: Vec<Node> = self
+            .nodes
+            .list()
+            .into_iter()
+            .map(|n| (*n).clone())
+            .collect();
+        let quarantined = self.quarantine.lock().clone();
+        let pass = reconcile(&pods, &nodes, &quarantined, self.threshold);
+        *self.quarantine.lock() = pass.missing;
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(self.ctx.clock.now());
+        for c in pass.collect {
+            let api: kube::Api<Pod> = kube::Api::namespaced(self.ctx.client.clone(), &c.namespace);
+            if let Some(message) = c.reason.condition_message() {
+                let patch = serde_json::json!({"status": {"phase": "Failed", "conditions": [{
+                    "type": "DisruptionTarget", "status": "True", "reason": "DeletionByPodGC",
+                    "message": message, "lastTransitionTime": now
+                }]}});
+                if let Err(source) = api
+                    .patch_status(&c.name, &PatchParams::default(), &Patch::Strategic(&patch))
+                    .await
+                    && !crate::shell::not_found(&source)
+                {
+                    return Err(crate::shell::ShellError::Write {
+                        kind: "Pod",
+                        name: c.name,
+                        source,
+                    });
+                }
+            }
+            match api
+                .delete(&c.name, &DeleteParams::default().grace_period(0))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if crate::shell::not_found(&e) => {}
+                Err(source) => {
+                    return Err(crate::shell::ShellError::Delete {
+                        kind: "Pod",
+                        name: c.name,
+                        source,
+                    });
+                }
+            }
+        }
+        self.queue.add_after(key, PERIOD);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::workload::testing::{pod, ts};
@@ -150,7 +261,10 @@ mod tests {
 
     #[test]
     fn orphans_go_after_a_quarantine_pass() {
-        let pods = [on("a", "Running", Some("gone")), on("b", "Running", Some("n1"))];
+        let pods = [
+            on("a", "Running", Some("gone")),
+            on("b", "Running", Some("n1")),
+        ];
         let nodes = [node("n1")];
         let first = reconcile(&pods, &nodes, &BTreeSet::new(), DEFAULT_THRESHOLD);
         assert!(first.collect.is_empty());
@@ -159,7 +273,10 @@ mod tests {
         assert_eq!(second.collect.len(), 1);
         assert_eq!(second.collect[0].name, "a");
         assert_eq!(second.collect[0].reason, Reason::Orphaned);
-        assert_eq!(Reason::Orphaned.condition_message(), Some("PodGC: node no longer exists"));
+        assert_eq!(
+            Reason::Orphaned.condition_message(),
+            Some("PodGC: node no longer exists")
+        );
     }
 
     #[test]
@@ -170,7 +287,14 @@ mod tests {
         terminating.metadata.deletion_timestamp = Some(Time(ts("2026-01-01T00:00:00Z")));
         let pods = [on("new", "Failed", Some("n1")), old, terminating];
         let pass = reconcile(&pods, &[node("n1")], &BTreeSet::new(), 1);
-        let got: Vec<_> = pass.collect.iter().map(|c| (c.name.as_str(), c.reason)).collect();
-        assert_eq!(got, [("old", Reason::Terminated), ("t", Reason::Unscheduled)]);
+        let got: Vec<_> = pass
+            .collect
+            .iter()
+            .map(|c| (c.name.as_str(), c.reason))
+            .collect();
+        assert_eq!(
+            got,
+            [("old", Reason::Terminated), ("t", Reason::Unscheduled)]
+        );
     }
 }

@@ -33,7 +33,9 @@ struct Milli {
 
 fn parse(q: &Quantity) -> Milli {
     let s = q.0.trim();
-    let binary = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"].iter().any(|b| s.ends_with(b));
+    let binary = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+        .iter()
+        .any(|b| s.ends_with(b));
     let v = oxkube_api::validation::parse_quantity(s).unwrap_or(0.0);
     #[allow(clippy::cast_possible_truncation)]
     let value = (v * 1000.0).round() as i128;
@@ -71,15 +73,23 @@ fn add(a: Milli, b: Milli) -> Milli {
 }
 
 fn get(req: Option<&ResourceRequirements>, limits: bool, name: &str) -> Milli {
-    let Some(r) = req else { return Milli::default() };
-    let map = if limits { r.limits.as_ref() } else { r.requests.as_ref() };
+    let Some(r) = req else {
+        return Milli::default();
+    };
+    let map = if limits {
+        r.limits.as_ref()
+    } else {
+        r.requests.as_ref()
+    };
     map.and_then(|m| m.get(name)).map(parse).unwrap_or_default()
 }
 
 /// A pod's effective request or limit of `name` (containers summed, init containers' max,
 /// plus overhead).
 fn pod_amount(pod: &Pod, limits: bool, name: &str) -> Milli {
-    let Some(spec) = pod.spec.as_ref() else { return Milli::default() };
+    let Some(spec) = pod.spec.as_ref() else {
+        return Milli::default();
+    };
     let sum = spec
         .containers
         .iter()
@@ -90,7 +100,10 @@ fn pod_amount(pod: &Pod, limits: bool, name: &str) -> Milli {
         .iter()
         .flatten()
         .map(|c| get(c.resources.as_ref(), limits, name))
-        .fold(Milli::default(), |a, b| if b.value > a.value { b } else { a });
+        .fold(
+            Milli::default(),
+            |a, b| if b.value > a.value { b } else { a },
+        );
     let mut total = if init.value > sum.value { init } else { sum };
     if let Some(o) = spec.overhead.as_ref().and_then(|o| o.get(name)) {
         total = add(total, parse(o));
@@ -104,7 +117,11 @@ fn used(resource: &str, usage: &Usage) -> Milli {
         value: i128::try_from(n).unwrap_or(0) * 1000,
         binary: false,
     };
-    let live: Vec<&Pod> = usage.pods.iter().filter(|p| !workload::is_terminal(p)).collect();
+    let live: Vec<&Pod> = usage
+        .pods
+        .iter()
+        .filter(|p| !workload::is_terminal(p))
+        .collect();
     let pods_sum = |limits: bool, name: &str| {
         live.iter()
             .map(|p| pod_amount(p, limits, name))
@@ -137,7 +154,12 @@ fn used(resource: &str, usage: &Usage) -> Milli {
                         Some("NodePort" | "LoadBalancer")
                     )
                 })
-                .map(|s| s.spec.as_ref().and_then(|s| s.ports.as_ref()).map_or(0, Vec::len))
+                .map(|s| {
+                    s.spec
+                        .as_ref()
+                        .and_then(|s| s.ports.as_ref())
+                        .map_or(0, Vec::len)
+                })
                 .sum();
             count(n)
         }
@@ -147,10 +169,14 @@ fn used(resource: &str, usage: &Usage) -> Milli {
             .iter()
             .map(|c| {
                 get(
-                    c.spec.as_ref().and_then(|s| s.resources.as_ref()).map(|r| ResourceRequirements {
-                        requests: r.requests.clone(),
-                        ..Default::default()
-                    }).as_ref(),
+                    c.spec
+                        .as_ref()
+                        .and_then(|s| s.resources.as_ref())
+                        .map(|r| ResourceRequirements {
+                            requests: r.requests.clone(),
+                            ..Default::default()
+                        })
+                        .as_ref(),
                     false,
                     "storage",
                 )
@@ -174,7 +200,11 @@ fn used(resource: &str, usage: &Usage) -> Milli {
 
 /// The status to write for `quota`, or `None` when it already says it.
 pub fn reconcile(quota: &ResourceQuota, usage: &Usage) -> Option<ResourceQuotaStatus> {
-    let hard = quota.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
+    let hard = quota
+        .spec
+        .as_ref()
+        .and_then(|s| s.hard.clone())
+        .unwrap_or_default();
     let used: BTreeMap<String, Quantity> = hard
         .keys()
         .map(|k| (k.clone(), format(used(k, usage))))
@@ -187,6 +217,7 @@ pub fn reconcile(quota: &ResourceQuota, usage: &Usage) -> Option<ResourceQuotaSt
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::workload::testing::pod;
@@ -197,7 +228,13 @@ mod tests {
         p.spec.as_mut().unwrap().containers = vec![Container {
             name: "c".into(),
             resources: Some(ResourceRequirements {
-                requests: Some([("cpu".to_string(), Quantity(cpu.into())), ("memory".to_string(), Quantity(mem.into()))].into()),
+                requests: Some(
+                    [
+                        ("cpu".to_string(), Quantity(cpu.into())),
+                        ("memory".to_string(), Quantity(mem.into())),
+                    ]
+                    .into(),
+                ),
                 limits: Some([("memory".to_string(), Quantity(mem.into()))].into()),
                 ..Default::default()
             }),
@@ -209,13 +246,23 @@ mod tests {
     #[test]
     fn usage_sums_live_pods_and_counts_objects() {
         let hard: BTreeMap<String, Quantity> = [
-            "pods", "requests.cpu", "requests.memory", "limits.memory", "services", "services.nodeports", "configmaps", "count/deployments.apps",
+            "pods",
+            "requests.cpu",
+            "requests.memory",
+            "limits.memory",
+            "services",
+            "services.nodeports",
+            "configmaps",
+            "count/deployments.apps",
         ]
         .iter()
         .map(|k| (k.to_string(), Quantity("100".into())))
         .collect();
         let quota = ResourceQuota {
-            spec: Some(ResourceQuotaSpec { hard: Some(hard), ..Default::default() }),
+            spec: Some(ResourceQuotaSpec {
+                hard: Some(hard),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let usage = Usage {
@@ -233,7 +280,11 @@ mod tests {
                 ..Default::default()
             }],
             claims: vec![],
-            counts: [("configmaps".to_string(), 3), ("count/deployments.apps".to_string(), 2)].into(),
+            counts: [
+                ("configmaps".to_string(), 3),
+                ("count/deployments.apps".to_string(), 2),
+            ]
+            .into(),
         };
         let status = reconcile(&quota, &usage).unwrap();
         let used = status.used.clone().unwrap();

@@ -50,7 +50,11 @@ pub fn claim_name(claim: &str, set: &str, ordinal: i32) -> String {
 }
 
 fn revision_label(pod: &Pod) -> Option<&str> {
-    pod.metadata.labels.as_ref()?.get(REVISION_LABEL).map(String::as_str)
+    pod.metadata
+        .labels
+        .as_ref()?
+        .get(REVISION_LABEL)
+        .map(String::as_str)
 }
 
 fn running_and_ready(pod: &Pod) -> bool {
@@ -140,7 +144,12 @@ pub fn reconcile(
     let set_name = set.metadata.name.clone().unwrap_or_default();
     let old = set.status.clone().unwrap_or_default();
     let collision = old.collision_count;
-    let next_number = revisions.iter().filter_map(|r| r.revision).max().unwrap_or(0) + 1;
+    let next_number = revisions
+        .iter()
+        .filter_map(|r| r.revision)
+        .max()
+        .unwrap_or(0)
+        + 1;
     let candidate = workload::revision_of(
         "apps/v1",
         "StatefulSet",
@@ -156,7 +165,11 @@ pub fn reconcile(
     let current_name = old
         .current_revision
         .clone()
-        .filter(|c| revisions.iter().any(|r| r.metadata.name.as_deref() == Some(c.as_str())))
+        .filter(|c| {
+            revisions
+                .iter()
+                .any(|r| r.metadata.name.as_deref() == Some(c.as_str()))
+        })
         .unwrap_or_else(|| update_name.clone());
     let current_template = revisions
         .iter()
@@ -188,7 +201,12 @@ pub fn reconcile(
 
     let mut by_ordinal: BTreeMap<i32, &Pod> = BTreeMap::new();
     for p in pods {
-        if let Some(o) = p.metadata.name.as_deref().and_then(|n| ordinal(&set_name, n)) {
+        if let Some(o) = p
+            .metadata
+            .name
+            .as_deref()
+            .and_then(|n| ordinal(&set_name, n))
+        {
             by_ordinal.insert(o, p);
         }
     }
@@ -224,7 +242,11 @@ pub fn reconcile(
     status.updated_replicas = Some(updated);
     status.update_revision = Some(update_name.clone());
     status.current_revision = Some(current_name.clone());
-    if !on_delete && updated == status.replicas && ready == status.replicas && status.replicas == replicas {
+    if !on_delete
+        && updated == status.replicas
+        && ready == status.replicas
+        && status.replicas == replicas
+    {
         status.current_revision = Some(update_name.clone());
         status.current_replicas = Some(updated);
     }
@@ -325,7 +347,9 @@ pub fn reconcile(
     // Rolling update: highest ordinal first down to the partition, one unavailable at a time.
     if !on_delete {
         for o in (start + partition.max(0)..end).rev() {
-            let Some(p) = by_ordinal.get(&o) else { continue };
+            let Some(p) = by_ordinal.get(&o) else {
+                continue;
+            };
             if revision_label(p) != Some(update_name.as_str()) && !workload::is_deleting(p) {
                 let name = p.metadata.name.clone().unwrap_or_default();
                 sync.events.push(Event::normal(
@@ -344,11 +368,119 @@ pub fn reconcile(
     sync
 }
 
+/// The StatefulSet controller: the core behind informers of StatefulSets, pods, claims and
+/// ControllerRevisions.
+#[derive(Debug)]
+pub struct StatefulSetController {
+    ctx: crate::manager::Context,
+    sets: crate::informer::Informer<StatefulSet>,
+    pods: crate::informer::Informer<Pod>,
+    claims: crate::informer::Informer<PersistentVolumeClaim>,
+    revisions: crate::informer::Informer<ControllerRevision>,
+    queue: crate::queue::WorkQueue<crate::informer::ObjectKey>,
+    recorder: crate::events::Recorder,
+}
+
+impl StatefulSetController {
+    /// Registers on the shared informers.
+    pub fn new(ctx: &crate::manager::Context) -> Self {
+        let queue = crate::queue::WorkQueue::new();
+        let sets = ctx.informers.typed::<StatefulSet>();
+        let pods = ctx.informers.typed::<Pod>();
+        let q = queue.clone();
+        sets.on_change(move |c| q.add(crate::informer::ObjectKey::of(crate::shell::changed(c))));
+        let q = queue.clone();
+        pods.on_change(move |c| crate::shell::enqueue_controller(c, "StatefulSet", &q));
+        StatefulSetController {
+            ctx: ctx.clone(),
+            sets,
+            pods,
+            claims: ctx.informers.typed::<PersistentVolumeClaim>(),
+            revisions: ctx.informers.typed::<ControllerRevision>(),
+            queue,
+            recorder: ctx.recorder.for_component("statefulset-controller"),
+        }
+    }
+}
+
+impl crate::manager::Controller for StatefulSetController {
+    type Key = crate::informer::ObjectKey;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "statefulset"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        let Some(set) = self.sets.get(&key.namespace, &key.name) else {
+            return Ok(());
+        };
+        if set.metadata.deletion_timestamp.is_some() {
+            return Ok(());
+        }
+        let uid = set.metadata.uid.clone().unwrap_or_default();
+        let owned = |meta: &ObjectMeta| workload::is_controlled_by(meta, &uid);
+        let pods: Vec<Pod> = self
+            .pods
+            .by_owner(&uid)
+            .into_iter()
+            .filter(|p| owned(&p.metadata))
+            .map(|p| (*p).clone())
+            .collect();
+        let revisions: Vec<ControllerRevision> = self
+            .revisions
+            .by_owner(&uid)
+            .into_iter()
+            .filter(|r| owned(&r.metadata))
+            .map(|r| (*r).clone())
+            .collect();
+        let claims: BTreeSet<String> = self
+            .claims
+            .by_namespace(&key.namespace)
+            .iter()
+            .filter_map(|c| c.metadata.name.clone())
+            .collect();
+        let sync = reconcile(&set, &pods, &claims, &revisions, self.ctx.clock.now());
+        let client = self.ctx.client.clone();
+        if let Some(rev) = &sync.revision {
+            let api: kube::Api<ControllerRevision> =
+                kube::Api::namespaced(client.clone(), &key.namespace);
+            crate::shell::create(&api, "ControllerRevision", rev).await?;
+        }
+        let claim_api: kube::Api<PersistentVolumeClaim> =
+            kube::Api::namespaced(client.clone(), &key.namespace);
+        for claim in &sync.create_claims {
+            crate::shell::create(&claim_api, "PersistentVolumeClaim", claim).await?;
+        }
+        let pod_api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), &key.namespace);
+        for pod in &sync.create {
+            crate::shell::create(&pod_api, "Pod", pod).await?;
+        }
+        for name in &sync.delete {
+            crate::shell::delete(&pod_api, "Pod", name, None).await?;
+        }
+        crate::shell::publish(&self.recorder, &*set, sync.events);
+        if set.status.as_ref() != Some(&sync.status) {
+            let api: kube::Api<StatefulSet> = kube::Api::namespaced(client, &key.namespace);
+            let status = serde_json::to_value(&sync.status).unwrap_or_default();
+            crate::shell::patch_status(&api, "StatefulSet", &key.name, status).await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::workload::testing::{pod, ts};
-    use k8s_openapi::api::apps::v1::{RollingUpdateStatefulSetStrategy, StatefulSetSpec, StatefulSetUpdateStrategy};
+    use k8s_openapi::api::apps::v1::{
+        RollingUpdateStatefulSetStrategy, StatefulSetSpec, StatefulSetUpdateStrategy,
+    };
 
     fn set(replicas: i32, policy: &str) -> StatefulSet {
         StatefulSet {
@@ -402,8 +534,14 @@ mod tests {
         assert_eq!(spec.hostname.as_deref(), Some("web-0"));
         assert_eq!(spec.subdomain.as_deref(), Some("nginx"));
         let vol = &spec.volumes.as_ref().unwrap()[0];
-        assert_eq!(vol.persistent_volume_claim.as_ref().unwrap().claim_name, "www-web-0");
-        assert_eq!(sync.create_claims[0].metadata.name.as_deref(), Some("www-web-0"));
+        assert_eq!(
+            vol.persistent_volume_claim.as_ref().unwrap().claim_name,
+            "www-web-0"
+        );
+        assert_eq!(
+            sync.create_claims[0].metadata.name.as_deref(),
+            Some("www-web-0")
+        );
         let labels = p.metadata.labels.as_ref().unwrap();
         assert_eq!(labels[POD_INDEX_LABEL], "0");
         // web-0 not ready yet: nothing more.
@@ -422,7 +560,11 @@ mod tests {
         let sync = run(&s, &[], &BTreeSet::new());
         assert_eq!(sync.create.len(), 3);
         let s = set(1, "OrderedReady");
-        let pods = [member(&s, 0, true), member(&s, 1, true), member(&s, 2, true)];
+        let pods = [
+            member(&s, 0, true),
+            member(&s, 1, true),
+            member(&s, 2, true),
+        ];
         let sync = run(&s, &pods, &BTreeSet::new());
         assert_eq!(sync.delete, vec!["web-2".to_string()]);
     }
@@ -430,8 +572,14 @@ mod tests {
     #[test]
     fn rolling_update_replaces_from_the_highest_ordinal_down_to_the_partition() {
         let old = set(3, "OrderedReady");
-        let pods = [member(&old, 0, true), member(&old, 1, true), member(&old, 2, true)];
-        let old_rev = reconcile(&old, &[], &BTreeSet::new(), &[], ts("2026-01-01T00:00:00Z")).revision.unwrap();
+        let pods = [
+            member(&old, 0, true),
+            member(&old, 1, true),
+            member(&old, 2, true),
+        ];
+        let old_rev = reconcile(&old, &[], &BTreeSet::new(), &[], ts("2026-01-01T00:00:00Z"))
+            .revision
+            .unwrap();
         let mut new = old.clone();
         new.status = Some(StatefulSetStatus {
             current_revision: old_rev.metadata.name.clone(),
@@ -449,10 +597,22 @@ mod tests {
                 max_unavailable: None,
             }),
         });
-        let first = reconcile(&new, &pods, &BTreeSet::new(), std::slice::from_ref(&old_rev), ts("2026-01-01T00:00:00Z"));
+        let first = reconcile(
+            &new,
+            &pods,
+            &BTreeSet::new(),
+            std::slice::from_ref(&old_rev),
+            ts("2026-01-01T00:00:00Z"),
+        );
         let new_rev = first.revision.clone().unwrap();
         assert_ne!(new_rev.metadata.name, old_rev.metadata.name);
-        let sync = reconcile(&new, &pods, &BTreeSet::new(), &[old_rev.clone(), new_rev.clone()], ts("2026-01-01T00:00:00Z"));
+        let sync = reconcile(
+            &new,
+            &pods,
+            &BTreeSet::new(),
+            &[old_rev.clone(), new_rev.clone()],
+            ts("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(sync.delete, vec!["web-2".to_string()]);
         assert_eq!(sync.status.current_revision, old_rev.metadata.name);
         assert_eq!(sync.status.update_revision, new_rev.metadata.name);

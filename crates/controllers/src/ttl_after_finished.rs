@@ -51,7 +51,82 @@ pub fn reconcile(job: &Job, now: Timestamp) -> Ttl {
     }
 }
 
+/// The TTL-after-finished controller over the Job informer.
+#[derive(Debug)]
+pub struct TtlAfterFinishedController {
+    ctx: crate::manager::Context,
+    jobs: crate::informer::Informer<Job>,
+    queue: crate::queue::WorkQueue<crate::informer::ObjectKey>,
+}
+
+impl TtlAfterFinishedController {
+    /// Registers on the shared Job informer.
+    pub fn new(ctx: &crate::manager::Context) -> Self {
+        let queue = crate::queue::WorkQueue::new();
+        let jobs = ctx.informers.typed::<Job>();
+        let q = queue.clone();
+        jobs.on_change(move |c| {
+            if !matches!(c, crate::informer::Change::Deleted(_)) {
+                q.add(crate::informer::ObjectKey::of(crate::shell::changed(c)));
+            }
+        });
+        TtlAfterFinishedController {
+            ctx: ctx.clone(),
+            jobs,
+            queue,
+        }
+    }
+}
+
+impl crate::manager::Controller for TtlAfterFinishedController {
+    type Key = crate::informer::ObjectKey;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "ttl-after-finished"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        let Some(job) = self.jobs.get(&key.namespace, &key.name) else {
+            return Ok(());
+        };
+        match reconcile(&job, self.ctx.clock.now()) {
+            Ttl::Keep => Ok(()),
+            Ttl::Wait(after) => {
+                self.queue.add_after(key.clone(), after);
+                Ok(())
+            }
+            Ttl::Delete => {
+                let api: kube::Api<Job> =
+                    kube::Api::namespaced(self.ctx.client.clone(), &key.namespace);
+                let params = kube::api::DeleteParams {
+                    propagation_policy: Some(kube::api::PropagationPolicy::Foreground),
+                    preconditions: Some(kube::api::Preconditions {
+                        uid: job.metadata.uid.clone(),
+                        resource_version: None,
+                    }),
+                    ..Default::default()
+                };
+                match api.delete(&key.name, &params).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if crate::shell::not_found(&e) || crate::shell::conflict(&e) => Ok(()),
+                    Err(source) => Err(crate::shell::ShellError::Delete {
+                        kind: "Job",
+                        name: key.name.clone(),
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use k8s_openapi::api::batch::v1::{JobCondition, JobSpec, JobStatus};
@@ -81,12 +156,18 @@ mod tests {
     #[test]
     fn finished_jobs_go_after_their_ttl() {
         let now: Timestamp = "2026-01-01T00:00:10Z".parse().unwrap();
-        assert_eq!(reconcile(&job(Some(5), Some("2026-01-01T00:00:00Z")), now), Ttl::Delete);
+        assert_eq!(
+            reconcile(&job(Some(5), Some("2026-01-01T00:00:00Z")), now),
+            Ttl::Delete
+        );
         assert_eq!(
             reconcile(&job(Some(30), Some("2026-01-01T00:00:00Z")), now),
             Ttl::Wait(Duration::from_secs(20))
         );
         assert_eq!(reconcile(&job(Some(0), None), now), Ttl::Keep);
-        assert_eq!(reconcile(&job(None, Some("2026-01-01T00:00:00Z")), now), Ttl::Keep);
+        assert_eq!(
+            reconcile(&job(None, Some("2026-01-01T00:00:00Z")), now),
+            Ttl::Keep
+        );
     }
 }

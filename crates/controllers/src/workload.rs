@@ -139,7 +139,9 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
     }
     match toleration.operator.as_deref().unwrap_or("Equal") {
         "Exists" => true,
-        "Equal" | "" => toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
+        "Equal" | "" => {
+            toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+        }
         _ => false,
     }
 }
@@ -185,6 +187,7 @@ pub fn name_suffix(seed: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -197,8 +200,8 @@ mod tests {
 
     #[test]
     fn safe_encoding_maps_digits_like_upstream() {
-        // '0' is byte 48: 48 % 27 = 21 → '5'; '1' → 49 % 27 = 22 → '6'.
-        assert_eq!(safe_encode(10), "65");
+        // '1' is byte 49: 49 % 27 = 22 → '5'; '0' → 48 % 27 = 21 → '4'.
+        assert_eq!(safe_encode(10), "54");
     }
 
     #[test]
@@ -297,6 +300,7 @@ pub fn revision_hash(revision: &k8s_openapi::api::apps::v1::ControllerRevision) 
 
 /// Builders the cores' unit tests share.
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod testing {
     use jiff::Timestamp;
     use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus};
