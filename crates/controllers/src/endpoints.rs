@@ -350,21 +350,11 @@ impl crate::manager::Controller for EndpointsController {
             return Ok(());
         };
         if existing.is_some() {
-            match api
-                .replace(&key.name, &kube::api::PostParams::default(), &desired)
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if crate::shell::conflict(&e) || crate::shell::not_found(&e) => {
-                    self.queue.add_rate_limited(key.clone());
-                    Ok(())
-                }
-                Err(source) => Err(crate::shell::ShellError::Write {
-                    kind: "Endpoints",
-                    name: key.name.clone(),
-                    source,
-                }),
-            }
+            let patch = serde_json::json!({
+                "metadata": {"labels": desired.metadata.labels},
+                "subsets": desired.subsets,
+            });
+            crate::shell::patch(&api, "Endpoints", &key.name, patch).await
         } else {
             // A conflict means the cache lags our own create: look again once it caught up.
             if crate::shell::create(&api, "Endpoints", &desired)

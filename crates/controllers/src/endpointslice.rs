@@ -313,22 +313,12 @@ impl crate::manager::Controller for EndpointSliceController {
         }
         for slice in &sync.update {
             let name = slice.metadata.name.clone().unwrap_or_default();
-            match api
-                .replace(&name, &kube::api::PostParams::default(), slice)
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if crate::shell::conflict(&e) || crate::shell::not_found(&e) => {
-                    self.queue.add_rate_limited(key.clone());
-                }
-                Err(source) => {
-                    return Err(crate::shell::ShellError::Write {
-                        kind: "EndpointSlice",
-                        name,
-                        source,
-                    });
-                }
-            }
+            let patch = serde_json::json!({
+                "metadata": {"labels": slice.metadata.labels},
+                "endpoints": slice.endpoints,
+                "ports": slice.ports,
+            });
+            crate::shell::patch(&api, "EndpointSlice", &name, patch).await?;
         }
         for name in &sync.delete {
             crate::shell::delete(&api, "EndpointSlice", name, None).await?;

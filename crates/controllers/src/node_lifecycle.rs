@@ -331,6 +331,8 @@ pub struct NodeLifecycleController {
     queue: crate::queue::WorkQueue<String>,
     grace: Duration,
     cluster: (Ipv4Addr, u8),
+    /// CIDRs handed out whose node update the cache may not show yet.
+    allocated: parking_lot::Mutex<std::collections::BTreeMap<String, String>>,
     recorder: crate::events::Recorder,
     evictions: crate::events::Recorder,
 }
@@ -366,6 +368,7 @@ impl NodeLifecycleController {
             queue,
             grace,
             cluster,
+            allocated: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
             recorder: ctx.recorder.for_component("node-controller"),
             evictions: ctx.recorder.for_component("taint-eviction-controller"),
         }
@@ -403,16 +406,24 @@ impl crate::manager::Controller for NodeLifecycleController {
             .and_then(|s| s.pod_cidr.as_ref())
             .is_none()
         {
-            let all: Vec<Node> = self
+            let mut all: Vec<Node> = self
                 .nodes
                 .list()
                 .into_iter()
                 .map(|n| (*n).clone())
                 .collect();
+            let handed = self.allocated.lock().clone();
+            for n in &mut all {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                if let Some(cidr) = handed.get(&name) {
+                    n.spec.get_or_insert_with(Default::default).pod_cidr = Some(cidr.clone());
+                }
+            }
             if let Some((_, cidr)) = allocate_cidrs(self.cluster, &all)
                 .into_iter()
                 .find(|(n, _)| n == key)
             {
+                self.allocated.lock().insert(key.clone(), cidr.clone());
                 let patch = serde_json::json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}});
                 crate::shell::patch(&node_api, "Node", key, patch).await?;
             }
