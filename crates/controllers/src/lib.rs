@@ -58,6 +58,29 @@ pub struct Options {
     pub identity: String,
     /// The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace.
     pub root_ca: String,
+    /// The workload and node controllers' settings.
+    pub tuning: Tuning,
+}
+
+/// Settings of the workload and node controllers (upstream kube-controller-manager flags).
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// `--node-monitor-grace-period`: silence before a node turns Ready=Unknown.
+    pub node_monitor_grace_period: std::time::Duration,
+    /// `--cluster-cidr`, parsed: the pod range nodes get a /24 of.
+    pub cluster_cidr: (std::net::Ipv4Addr, u8),
+    /// `--terminated-pod-gc-threshold`.
+    pub terminated_pod_gc_threshold: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            node_monitor_grace_period: node_lifecycle::DEFAULT_GRACE,
+            cluster_cidr: (std::net::Ipv4Addr::new(10, 42, 0, 0), 16),
+            terminated_pod_gc_threshold: podgc::DEFAULT_THRESHOLD,
+        }
+    }
 }
 
 /// Failures of the controller-manager.
@@ -76,6 +99,22 @@ pub async fn controllers(ctx: &Context, options: &Options) -> Vec<Runner> {
         Runner::new(ReplicaSetController::new(ctx)),
         Runner::new(ReplicationManager::new(ctx)),
         Runner::new(DeploymentController::new(ctx)),
+        Runner::new(job::JobController::new(ctx)),
+        Runner::new(cronjob::CronJobController::new(ctx)),
+        Runner::new(ttl_after_finished::TtlAfterFinishedController::new(ctx)),
+        Runner::new(statefulset::StatefulSetController::new(ctx)),
+        Runner::new(daemonset::DaemonSetController::new(ctx)),
+        Runner::new(endpoints::EndpointsController::new(ctx)),
+        Runner::new(endpointslice::EndpointSliceController::new(ctx)),
+        Runner::new(node_lifecycle::NodeLifecycleController::new(
+            ctx,
+            options.tuning.node_monitor_grace_period,
+            options.tuning.cluster_cidr,
+        )),
+        Runner::new(podgc::PodGcController::new(
+            ctx,
+            options.tuning.terminated_pod_gc_threshold,
+        )),
     ];
     // Last: these watch every other resource through metadata views, reusing the typed informers the
     // controllers above registered (a type first asked for here gets a dynamic informer).
@@ -194,3 +233,17 @@ pub async fn run(
         };
     }
 }
+
+pub mod cron;
+pub mod cronjob;
+pub mod daemonset;
+pub mod endpoints;
+pub mod endpointslice;
+pub mod job;
+pub mod node_lifecycle;
+pub mod podgc;
+pub mod resourcequota;
+pub mod shell;
+pub mod statefulset;
+pub mod ttl_after_finished;
+pub mod workload;

@@ -101,6 +101,12 @@ struct ServerArgs {
     /// Take the `kube-system/oxkube-controller-manager` Lease before running controllers.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     leader_elect: bool,
+    /// Silence (Lease and status) before a node turns Ready=Unknown and is tainted ("40s", "2m").
+    #[arg(long, default_value = "40s")]
+    node_monitor_grace_period: String,
+    /// The pod IP range; each node gets a /24 of it as spec.podCIDR.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +247,7 @@ pub struct ServerConfig {
     pub run_agent: bool,
     pub run_scheduler: bool,
     pub leader_elect: bool,
+    pub tuning: oxkube_controllers::Tuning,
 }
 
 /// A flag that parsed but makes no sense.
@@ -254,6 +261,10 @@ pub enum ConfigError {
     Compaction,
     #[error("--service-cidr: {0}")]
     ServiceCidr(#[from] oxkube_apiserver::alloc::CidrError),
+    #[error("--cluster-cidr: {0}")]
+    ClusterCidr(#[from] oxkube_controllers::node_lifecycle::CidrError),
+    #[error("--node-monitor-grace-period {0:?}: want a duration such as 40s or 2m")]
+    GracePeriod(String),
     #[error("--token-auth-file {0}: no such file")]
     TokenFile(PathBuf),
     #[error("bench: {0} must be at least 1")]
@@ -365,7 +376,24 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
         run_agent: !a.disable_agent,
         run_scheduler: !a.disable_scheduler,
         leader_elect: a.leader_elect,
+        tuning: oxkube_controllers::Tuning {
+            node_monitor_grace_period: grace_period(&a.node_monitor_grace_period)?,
+            cluster_cidr: oxkube_controllers::node_lifecycle::parse_cidr(&a.cluster_cidr)?,
+            ..Default::default()
+        },
     })
+}
+
+/// A Go-style duration of whole seconds or minutes ("40s", "2m").
+fn grace_period(s: &str) -> Result<Duration, ConfigError> {
+    let err = || ConfigError::GracePeriod(s.to_string());
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u64 = num.parse().map_err(|_| err())?;
+    match unit {
+        "s" if n > 0 => Ok(Duration::from_secs(n)),
+        "m" if n > 0 => Ok(Duration::from_secs(n * 60)),
+        _ => Err(err()),
+    }
 }
 
 fn validate_store_bench(

@@ -101,6 +101,7 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
         api.kubeconfig.clone(),
         server.data_dir.join("tls/ca.crt"),
         server.leader_elect,
+        server.tuning.clone(),
         async move {
             let _ = controllers_stopped.await;
         },
@@ -169,6 +170,7 @@ async fn run_controllers(
     kubeconfig: std::path::PathBuf,
     ca: std::path::PathBuf,
     leader_elect: bool,
+    tuning: oxkube_controllers::Tuning,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let setup = async {
@@ -189,6 +191,7 @@ async fn run_controllers(
         leader_elect,
         identity,
         root_ca,
+        tuning,
     };
     if let Err(e) = oxkube_controllers::run(client, options, shutdown).await {
         tracing::error!("controller-manager stopped: {e:#}");
