@@ -28,6 +28,8 @@ pub enum KubeletError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0:?} is not a host name or address")]
+    Name(String),
     #[error("TLS configuration")]
     Config(#[source] rustls::Error),
     #[error("HTTP to the kubelet at {addr}")]
@@ -124,9 +126,7 @@ pub async fn get(host: &str, port: i32, path_and_query: &str) -> Result<KubeletR
             source,
         })?;
     let name = ServerName::try_from(host.to_string())
-        .unwrap_or_else(|_| ServerName::try_from("kubelet").unwrap_or(ServerName::IpAddress(
-            std::net::Ipv4Addr::LOCALHOST.into(),
-        )));
+        .map_err(|_| KubeletError::Name(host.to_string()))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await

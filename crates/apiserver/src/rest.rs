@@ -279,16 +279,16 @@ impl Rest {
             .and_then(|p| i32::try_from(p).ok())
             .filter(|p| *p > 0)
             .unwrap_or(10250);
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in raw {
-            if matches!(k.as_str(), "follow" | "previous" | "timestamps" | "tailLines") {
-                query.append_pair(k, v);
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in raw {
+                if matches!(k.as_str(), "follow" | "previous" | "timestamps" | "tailLines") {
+                    query.append_pair(k, v);
+                }
             }
-        }
-        let path = format!(
-            "/containerLogs/{namespace}/{name}/{container}?{}",
             query.finish()
-        );
+        };
+        let path = format!("/containerLogs/{namespace}/{name}/{container}?{query}");
         let response = crate::kubelet_client::get(&address, port, &path)
             .await
             .map_err(|e| {

@@ -303,7 +303,7 @@ impl Handler {
             },
             Output::Watch(events) => self.watch_response(res, format, query, events),
             Output::Text(chunks) => {
-                let body = StreamBody::new(chunks.map(|b| Ok(hyper::body::Frame::data(b))));
+                let body = StreamBody::new(chunks.map(|b| Ok::<_, Infallible>(Frame::data(b))));
                 let mut response = Response::new(body.boxed_unsync());
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,

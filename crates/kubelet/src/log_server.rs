@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
@@ -25,7 +25,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 /// The kubelet's default port.
 pub const PORT: u16 = 10250;
 
-type Body = BoxBody<Bytes, Infallible>;
+type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// Serving the endpoint failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +136,7 @@ fn attempts(dir: &Path) -> Vec<(u32, PathBuf)> {
 }
 
 fn text(code: StatusCode, message: String) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(message)).boxed());
+    let mut r = Response::new(Full::new(Bytes::from(message)).boxed_unsync());
     *r.status_mut() = code;
     r
 }
@@ -260,7 +260,7 @@ async fn handle(files: &LogFiles, req: &Request<hyper::body::Incoming>) -> Respo
     let stream = futures::stream::once(async move { first })
         .chain(futures::stream::unfold(follow, follow_step))
         .map(|b| Ok::<_, Infallible>(Frame::data(b)));
-    Response::new(BodyExt::boxed(StreamBody::new(stream)))
+    Response::new(BodyExt::boxed_unsync(StreamBody::new(stream)))
 }
 
 /// Serves the endpoint on `listener` forever (abort the task to stop).

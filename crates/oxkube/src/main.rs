@@ -154,7 +154,7 @@ async fn run_node(
         Err(e) => Err(e),
     };
     if let Err(e) = result {
-        tracing::error!(error = format!("{e:#}"), "the node agent stopped; the control plane keeps running");
+        tracing::error!(error = %format!("{e:#}"), "the node agent stopped; the control plane keeps running");
     }
 }
 
