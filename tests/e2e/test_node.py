@@ -28,7 +28,7 @@ def wait_for(what, check, timeout=30, interval=0.1):
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-def build_image(tmp, name, entrypoint, files=None):
+def build_image(tmp, name, entrypoint, files=None, cmd=()):
     """An image of busybox-static (every applet linked) plus `files`, built and imported."""
     rootfs = os.path.join(tmp, name.replace("/", "_").replace(":", "_"))
     os.makedirs(os.path.join(rootfs, "bin"))
@@ -45,7 +45,8 @@ def build_image(tmp, name, entrypoint, files=None):
         os.chmod(full, mode)
     out = rootfs + ".tar"
     subprocess.run([OXKUBE, "image", "build", "--rootfs", rootfs, "--entrypoint",
-                    json.dumps(entrypoint), "-t", name, "-o", out], check=True)
+                    json.dumps(entrypoint), "--cmd", json.dumps(list(cmd)), "-t", name, "-o", out],
+                   check=True)
     return out
 
 
@@ -58,7 +59,7 @@ def node():
             "get", "node", NODE, "-o",
             "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
             check=False).stdout == "True")
-        for image in [build_image(tmp, BUSYBOX, ["sh"]),
+        for image in [build_image(tmp, BUSYBOX, [], cmd=["sh"]),
                       build_image(tmp, "oxkube.local/hello:1", ["/hello.sh"],
                                   {"hello.sh": (0o755, "#!/bin/sh\necho hello from $0\nexit 0\n")})]:
             subprocess.run([OXKUBE, "image", "import", image, "--data-dir", s.dir], check=True)
@@ -115,7 +116,7 @@ def test_kubectl_run_busybox_gets_running_with_a_pod_ip(node):
     ns = ns_of(node, "run")
     node.kubectl("run", "web", "-n", ns, f"--image={BUSYBOX}", "--restart=Always",
                  "--overrides", json.dumps({"spec": {"nodeName": NODE}}),
-                 "--", "sh", "-c", "echo started; exec sleep 3600")
+                 "--", "sh", "-c", "echo started; echo second; exec sleep 3600")
     wait_for("Running", lambda: phase(node, ns, "web") == "Running")
     pod = pod_json(node, ns, "web")
     status = pod["status"]
@@ -127,6 +128,12 @@ def test_kubectl_run_busybox_gets_running_with_a_pod_ip(node):
     assert c["image"] == BUSYBOX and c["imageID"]
     out = node.kubectl("get", "pod", "web", "-n", ns).stdout
     assert "1/1" in out and "Running" in out, out
+    # kubectl logs goes API server -> pods/log -> the kubelet's /containerLogs.
+    assert wait_for("logs", lambda: node.kubectl("logs", "web", "-n", ns).stdout
+                    == "started\nsecond\n")
+    assert node.kubectl("logs", "web", "-n", ns, "--tail=1").stdout == "second\n"
+    stamped = node.kubectl("logs", "web", "-n", ns, "--timestamps").stdout.splitlines()
+    assert [l.split(" ", 1)[1] for l in stamped] == ["started", "second"], stamped
 
 
 def test_a_crashing_container_goes_to_crashloopbackoff(node):
@@ -144,6 +151,8 @@ def test_a_crashing_container_goes_to_crashloopbackoff(node):
     assert c["lastState"]["terminated"]["reason"] == "Error"
     out = node.kubectl("get", "pod", "crash", "-n", ns).stdout
     assert "CrashLoopBackOff" in out and "0/1" in out, out
+    r = node.kubectl("logs", "crash", "-n", ns, "--previous", check=False)
+    assert r.returncode == 0, r.stderr
 
 
 def test_deletion_is_graceful(node):
@@ -153,7 +162,7 @@ def test_deletion_is_graceful(node):
         "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]}, grace=30)
     # ...and this one ignores it, so it is killed when its 2 s grace period ends.
     apply_pod(node, ns, "stubborn", {"name": "c", "image": BUSYBOX, "command": [
-        "sh", "-c", "while true; do sleep 0.1; done"]}, grace=2)
+        "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]}, grace=2)
     for name in ("polite", "stubborn"):
         wait_for(f"{name} Running", lambda: phase(node, ns, name) == "Running")
     took = {}

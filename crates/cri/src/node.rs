@@ -20,6 +20,9 @@ use crate::{cni, host, image};
 /// The sandbox image every node imports at start.
 pub const PAUSE_IMAGE: &str = "oxkube.local/pause:3.10";
 
+/// How often pod workers look at the runtime again (upstream's PLEG relist period).
+const RELIST: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How to run the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeOptions {
@@ -166,6 +169,7 @@ async fn serve(
             host_ip: host.ip,
             runtime_scheme: "containerd".into(),
         }),
+        relist: Some(RELIST),
     };
     oxkube_kubelet::agent::run(handle, facts, uid, shutdown).await;
     logs.abort();

@@ -78,6 +78,7 @@ fn hollow(config: &HollowConfig, client: &Client, i: usize) -> Hollow {
             host_ip: internal_ip,
             runtime_scheme: "fake".into(),
         }),
+        relist: None,
     };
     Hollow {
         facts,

@@ -29,6 +29,9 @@ pub struct NodeHandle {
     pub client: Client,
     pub runtime: Arc<dyn Runtime>,
     pub facts: Arc<HostFacts>,
+    /// How often an idle worker looks at the runtime again (upstream's PLEG relist), to see
+    /// containers that ended; `None` when the runtime never changes on its own schedule.
+    pub relist: Option<Duration>,
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -136,6 +139,11 @@ async fn step(mut worker: Worker, state: State) -> Option<(Worker, State)> {
             }
         }
         State::Idle { wake_at } => {
+            let relist = worker.node.relist.map(later);
+            let wake_at = match (wake_at, relist) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let timer = async {
                 match wake_at {
                     Some(at) => tokio::time::sleep(until(at)).await,
