@@ -81,7 +81,10 @@ def node():
                 name = line.split(":")[1].strip()
                 if name.startswith("oxk"):
                     subprocess.run(["ip", "link", "del", name], check=False)
-            subprocess.run(["umount", "-R", s.dir], capture_output=True, check=False)
+            with open("/proc/mounts") as f:
+                mounts = [line.split()[1] for line in f if line.split()[1].startswith(s.dir)]
+            for m in reversed(mounts):
+                subprocess.run(["umount", m], capture_output=True, check=False)
             shutil.rmtree(s.dir, ignore_errors=True)
             shutil.rmtree(tmp, ignore_errors=True)
         assert code == 0, log

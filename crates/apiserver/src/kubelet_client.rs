@@ -106,7 +106,11 @@ impl std::fmt::Debug for KubeletResponse {
 }
 
 /// GETs `path_and_query` from the kubelet at `host:port`.
-pub async fn get(host: &str, port: i32, path_and_query: &str) -> Result<KubeletResponse, KubeletError> {
+pub async fn get(
+    host: &str,
+    port: i32,
+    path_and_query: &str,
+) -> Result<KubeletResponse, KubeletError> {
     let addr = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -125,8 +129,8 @@ pub async fn get(host: &str, port: i32, path_and_query: &str) -> Result<KubeletR
             addr: addr.clone(),
             source,
         })?;
-    let name = ServerName::try_from(host.to_string())
-        .map_err(|_| KubeletError::Name(host.to_string()))?;
+    let name =
+        ServerName::try_from(host.to_string()).map_err(|_| KubeletError::Name(host.to_string()))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await

@@ -228,7 +228,12 @@ impl Rest {
             .as_array()
             .into_iter()
             .flatten()
-            .chain(pod["spec"]["initContainers"].as_array().into_iter().flatten())
+            .chain(
+                pod["spec"]["initContainers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten(),
+            )
             .filter_map(|c| c["name"].as_str())
             .collect();
         let container = match raw.iter().find(|(k, _)| k == "container") {
@@ -263,7 +268,10 @@ impl Rest {
             .map_err(store_error)?;
         let kv = kv.ok_or_else(|| ApiError::not_found(nodes, node_name))?;
         let node = objects::decode(&kv)?;
-        let addresses = node["status"]["addresses"].as_array().cloned().unwrap_or_default();
+        let addresses = node["status"]["addresses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let address = ["InternalIP", "ExternalIP", "Hostname"]
             .iter()
             .find_map(|t| {
@@ -282,7 +290,10 @@ impl Rest {
         let query = {
             let mut query = form_urlencoded::Serializer::new(String::new());
             for (k, v) in raw {
-                if matches!(k.as_str(), "follow" | "previous" | "timestamps" | "tailLines") {
+                if matches!(
+                    k.as_str(),
+                    "follow" | "previous" | "timestamps" | "tailLines"
+                ) {
                     query.append_pair(k, v);
                 }
             }

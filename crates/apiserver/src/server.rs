@@ -305,10 +305,9 @@ impl Handler {
             Output::Text(chunks) => {
                 let body = StreamBody::new(chunks.map(|b| Ok::<_, Infallible>(Frame::data(b))));
                 let mut response = Response::new(body.boxed_unsync());
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain"),
-                );
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
                 response
             }
         };

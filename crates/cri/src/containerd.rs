@@ -282,7 +282,12 @@ impl Supervisor {
         paths: &Paths,
         sandbox_image: &str,
     ) -> Result<Self, ContainerdError> {
-        for dir in [&paths.root, &paths.state, &paths.cni_conf_dir, &paths.pod_logs] {
+        for dir in [
+            &paths.root,
+            &paths.state,
+            &paths.cni_conf_dir,
+            &paths.pod_logs,
+        ] {
             std::fs::create_dir_all(dir).map_err(|source| ContainerdError::Dirs {
                 path: dir.clone(),
                 source,

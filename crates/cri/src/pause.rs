@@ -90,7 +90,10 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let mut child = Command::new(&path).spawn().expect("spawn");
         std::thread::sleep(Duration::from_millis(50));
-        assert!(child.try_wait().expect("try_wait").is_none(), "exited early");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "exited early"
+        );
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()

@@ -120,7 +120,10 @@ pub fn sandbox_config(config: &SandboxConfig, pod_logs: &Path) -> cri::PodSandbo
 }
 
 /// The CRI container config of a kubelet container config in a sandbox of pod `pod_uid`.
-pub fn container_config(config: &ContainerConfig, sandbox: &cri::PodSandboxConfig) -> cri::ContainerConfig {
+pub fn container_config(
+    config: &ContainerConfig,
+    sandbox: &cri::PodSandboxConfig,
+) -> cri::ContainerConfig {
     let mut labels = sandbox.labels.clone();
     labels.insert(CONTAINER_NAME.into(), config.name.clone());
     cri::ContainerConfig {
@@ -184,7 +187,11 @@ impl CriRuntime {
     }
 
     /// Pulls the image unless the runtime has it.
-    async fn ensure_image(&self, image: &str, sandbox: &cri::PodSandboxConfig) -> Result<(), RuntimeError> {
+    async fn ensure_image(
+        &self,
+        image: &str,
+        sandbox: &cri::PodSandboxConfig,
+    ) -> Result<(), RuntimeError> {
         let spec = cri::ImageSpec {
             image: image.into(),
             ..Default::default()
@@ -215,7 +222,10 @@ impl CriRuntime {
     }
 
     /// The config a sandbox was made with, rebuilt from its status when made by an earlier agent.
-    async fn sandbox_config_of(&self, sandbox_id: &str) -> Result<cri::PodSandboxConfig, RuntimeError> {
+    async fn sandbox_config_of(
+        &self,
+        sandbox_id: &str,
+    ) -> Result<cri::PodSandboxConfig, RuntimeError> {
         if let Some(config) = self.sandboxes.lock().get(sandbox_id) {
             return Ok(config.clone());
         }
@@ -329,7 +339,11 @@ impl Runtime for CriRuntime {
         Ok(())
     }
 
-    async fn stop_container(&self, container_id: &str, grace: Duration) -> Result<(), RuntimeError> {
+    async fn stop_container(
+        &self,
+        container_id: &str,
+        grace: Duration,
+    ) -> Result<(), RuntimeError> {
         self.runtime
             .clone()
             .stop_container(cri::StopContainerRequest {

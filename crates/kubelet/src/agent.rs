@@ -58,4 +58,3 @@ pub async fn run(
         t.abort();
     }
 }
-

@@ -180,7 +180,9 @@ async fn follow_step(mut f: Follow) -> Option<(Bytes, Follow)> {
             return None;
         }
         let data = tokio::fs::read(&f.path).await.unwrap_or_default();
-        let start = usize::try_from(f.offset).unwrap_or(usize::MAX).min(data.len());
+        let start = usize::try_from(f.offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
         let fresh = String::from_utf8_lossy(&data[start..]).into_owned();
         let (lines, used) = complete(&fresh);
         if used > 0 {
@@ -198,7 +200,9 @@ async fn follow_step(mut f: Follow) -> Option<(Bytes, Follow)> {
             // One last read after the container stopped, then the end.
             f.done = true;
             let data = tokio::fs::read(&f.path).await.unwrap_or_default();
-            let start = usize::try_from(f.offset).unwrap_or(usize::MAX).min(data.len());
+            let start = usize::try_from(f.offset)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
             let rest = String::from_utf8_lossy(&data[start..]).into_owned();
             let out = logs::render(
                 &rest,
@@ -300,7 +304,10 @@ mod tests {
             Some("follow=true&tailLines=5&timestamps=1"),
         )
         .expect("parsed");
-        assert_eq!((r.namespace.as_str(), r.pod.as_str(), r.container.as_str()), ("ns", "web", "c"));
+        assert_eq!(
+            (r.namespace.as_str(), r.pod.as_str(), r.container.as_str()),
+            ("ns", "web", "c")
+        );
         assert!(r.follow && !r.previous && r.options.timestamps);
         assert_eq!(r.options.tail_lines, Some(5));
         assert_eq!(parse("/containerLogs/ns/web", None), None);
@@ -318,7 +325,10 @@ mod tests {
         std::fs::create_dir_all(root.path().join("ns_webx_u2")).expect("mkdir");
         let (path, uid) = pod_dir(root.path(), "ns", "web").expect("found");
         assert_eq!(uid, "u1");
-        let runs: Vec<u32> = attempts(&path.join("c")).into_iter().map(|(n, _)| n).collect();
+        let runs: Vec<u32> = attempts(&path.join("c"))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(runs, vec![0, 1, 2]);
         assert_eq!(complete("a\nb"), ("a\n", 2));
     }

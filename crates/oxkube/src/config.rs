@@ -496,9 +496,9 @@ fn validate_image(a: ImageArgs) -> Result<ImageCommand, ConfigError> {
             }
         }
         ImageArgs::Import(i) => ImageCommand::Import {
-            socket: i.container_runtime_endpoint.unwrap_or_else(|| {
-                oxkube_cri::containerd::Paths::new(&i.data_dir).socket
-            }),
+            socket: i
+                .container_runtime_endpoint
+                .unwrap_or_else(|| oxkube_cri::containerd::Paths::new(&i.data_dir).socket),
             file: i.file,
         },
     })
@@ -602,7 +602,8 @@ mod tests {
 
     #[test]
     fn image_commands_become_typed() {
-        let line = "oxkube image build --rootfs /r --entrypoint [\"sh\"] -t oxkube.local/b:1 -o /o.tar";
+        let line =
+            "oxkube image build --rootfs /r --entrypoint [\"sh\"] -t oxkube.local/b:1 -o /o.tar";
         let Command::Image(ImageCommand::Build { config, output, .. }) =
             parse(args(line)).expect("valid").command
         else {
@@ -611,7 +612,9 @@ mod tests {
         assert_eq!(config.entrypoint, vec!["sh"]);
         assert_eq!(output, PathBuf::from("/o.tar"));
         let Command::Image(ImageCommand::Import { socket, .. }) =
-            parse(args("oxkube image import /x.tar --data-dir /d")).expect("valid").command
+            parse(args("oxkube image import /x.tar --data-dir /d"))
+                .expect("valid")
+                .command
         else {
             panic!("not an image import")
         };
