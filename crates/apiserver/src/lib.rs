@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bootstrap;
 pub mod cache;
 pub mod discovery;
+pub mod kubelet_client;
 pub mod negotiate;
 pub mod objects;
 pub mod pki;

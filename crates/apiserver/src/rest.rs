@@ -94,6 +94,8 @@ pub enum Output {
     List(ListBody),
     Status(Value),
     Watch(BoxStream<'static, WatchEvent>),
+    /// Plain text streamed from a kubelet (pods/log).
+    Text(BoxStream<'static, Bytes>),
 }
 
 impl std::fmt::Debug for Output {
@@ -107,6 +109,7 @@ impl std::fmt::Debug for Output {
             Output::List(list) => f.debug_tuple("List").field(list).finish(),
             Output::Status(s) => f.debug_tuple("Status").field(s).finish(),
             Output::Watch(_) => f.write_str("Watch"),
+            Output::Text(_) => f.write_str("Text"),
         }
     }
 }
@@ -204,6 +207,7 @@ impl Rest {
             }
             (Verb::Delete, None) => self.delete(call).await.map(Into::into),
             (Verb::DeleteCollection, None) => self.delete_collection(call).await.map(Into::into),
+            (Verb::Get, Some(Subresource::Log)) => self.pod_log(call).await.map(Into::into),
             (_, Some(Subresource::Log | Subresource::Exec | Subresource::Attach)) => {
                 Err(ApiError::BadRequest(format!(
                     "pod {} does not have a host assigned",
@@ -212,6 +216,107 @@ impl Rest {
             }
             _ => Err(ApiError::MethodNotAllowed),
         }
+    }
+
+    /// pods/log: the pod's container log from the kubelet of its node, streamed.
+    async fn pod_log(&self, call: Call<'_>) -> Result<Output, ApiError> {
+        let (_, pod) = self.read(call.req).await?;
+        let name = call.req.name.clone().unwrap_or_default();
+        let namespace = call.req.namespace.clone().unwrap_or_default();
+        let raw = &call.query.raw;
+        let names: Vec<&str> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(
+                pod["spec"]["initContainers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten(),
+            )
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        let container = match raw.iter().find(|(k, _)| k == "container") {
+            Some((_, c)) => c.clone(),
+            None => match pod["spec"]["containers"].as_array().map(Vec::as_slice) {
+                Some([only]) => only["name"].as_str().unwrap_or_default().to_string(),
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "a container name must be specified for pod {name}, choose one of: [{}]",
+                        names.join(" ")
+                    )));
+                }
+            },
+        };
+        if !names.contains(&container.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "container {container} is not valid for pod {name}"
+            )));
+        }
+        let node_name = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+        if node_name.is_empty() {
+            return Err(ApiError::BadRequest(format!(
+                "pod {name} does not have a host assigned"
+            )));
+        }
+        let nodes = registry::find("", "v1", "nodes")
+            .ok_or_else(|| ApiError::Internal("nodes not served".into()))?;
+        let (kv, _) = self
+            .store
+            .get(nodes.key(None, node_name).as_bytes(), None)
+            .await
+            .map_err(store_error)?;
+        let kv = kv.ok_or_else(|| ApiError::not_found(nodes, node_name))?;
+        let node = objects::decode(&kv)?;
+        let addresses = node["status"]["addresses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let address = ["InternalIP", "ExternalIP", "Hostname"]
+            .iter()
+            .find_map(|t| {
+                addresses
+                    .iter()
+                    .find(|a| a["type"] == *t)
+                    .and_then(|a| a["address"].as_str())
+            })
+            .unwrap_or(node_name)
+            .to_string();
+        let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .unwrap_or(10250);
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in raw {
+                if matches!(
+                    k.as_str(),
+                    "follow" | "previous" | "timestamps" | "tailLines"
+                ) {
+                    query.append_pair(k, v);
+                }
+            }
+            query.finish()
+        };
+        let path = format!("/containerLogs/{namespace}/{name}/{container}?{query}");
+        let response = crate::kubelet_client::get(&address, port, &path)
+            .await
+            .map_err(|e| {
+                let mut message = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    message = format!("{message}: {s}");
+                    source = s.source();
+                }
+                ApiError::Internal(message)
+            })?;
+        if !response.status.is_success() {
+            let body: Vec<Bytes> = response.body.collect().await;
+            let text = String::from_utf8_lossy(&body.concat()).trim().to_string();
+            return Err(ApiError::BadRequest(text));
+        }
+        Ok(Output::Text(response.body))
     }
 
     /// Creates `obj` unless an object of its name exists (the server's own bootstrap objects).

@@ -307,6 +307,14 @@ impl Handler {
                 }
             },
             Output::Watch(events) => self.watch_response(res, format, query, events),
+            Output::Text(chunks) => {
+                let body = StreamBody::new(chunks.map(|b| Ok::<_, Infallible>(Frame::data(b))));
+                let mut response = Response::new(body.boxed_unsync());
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                response
+            }
         };
         for w in warnings {
             let text = format!("299 - {}", serde_json::to_string(&w).unwrap_or_default());

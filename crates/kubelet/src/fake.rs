@@ -330,6 +330,8 @@ mod tests {
             pod_name: "p".into(),
             pod_namespace: "default".into(),
             attempt: 0,
+            hostname: "p".into(),
+            ports: vec![],
         };
         let sandbox = fake
             .run_pod_sandbox(&sandbox_config)
@@ -341,6 +343,8 @@ mod tests {
             image: "busybox".into(),
             command: vec!["sh".into(), "-c".into(), command.into()],
             args: vec![],
+            env: vec![],
+            working_dir: None,
         };
         let exits = fake
             .create_container(&sandbox, &config("a", "exit 3"))

@@ -3,22 +3,19 @@
 //! a node, dispatched by `spec.nodeName`); lease renewals and status re-posts are spread evenly over
 //! their periods so thousands of nodes make a steady trickle of requests, not bursts.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
-use tokio::sync::watch;
 use tokio::time::Instant;
+
+use crate::dispatch::{self, Dispatcher};
 
 use crate::fake::FakeRuntime;
 use crate::node::{self, NodeError, NodeFacts};
 use crate::pod_sync::HostFacts;
-use crate::pod_worker::{self, NodeHandle};
+use crate::pod_worker::NodeHandle;
 use crate::runtime::Runtime;
 
 /// Upstream's lease renewal period (`nodeLeaseRenewIntervalFraction` × 40 s).
@@ -81,6 +78,7 @@ fn hollow(config: &HollowConfig, client: &Client, i: usize) -> Hollow {
             host_ip: internal_ip,
             runtime_scheme: "fake".into(),
         }),
+        relist: None,
     };
     Hollow {
         facts,
@@ -159,101 +157,13 @@ async fn statuses(client: Client, nodes: Arc<Vec<Hollow>>) {
         .await;
 }
 
-/// Routes pod events to per-pod workers on the right node.
-#[derive(Debug)]
-struct Dispatcher {
-    nodes: Arc<Vec<Hollow>>,
-    by_name: HashMap<String, usize>,
-    workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>>,
-    /// Pods seen during a relist, to drop those that vanished meanwhile.
-    relisted: HashSet<String>,
-}
-
-impl Dispatcher {
-    fn new(nodes: Arc<Vec<Hollow>>) -> Self {
-        let by_name = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.facts.name.clone(), i))
-            .collect();
-        Dispatcher {
-            nodes,
-            by_name,
-            workers: HashMap::new(),
-            relisted: HashSet::new(),
-        }
-    }
-
-    fn apply(&mut self, pod: Pod) {
-        let Some(uid) = pod.metadata.uid.clone() else {
-            return;
-        };
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-        let Some(&i) = node.and_then(|n| self.by_name.get(n)) else {
-            return;
-        };
-        self.relisted.insert(uid.clone());
-        let pod = Some(Arc::new(pod));
-        match self.workers.get(&uid) {
-            Some(tx) => {
-                tx.send_replace(pod);
-            }
-            None => {
-                let (tx, rx) = watch::channel(pod);
-                tokio::spawn(pod_worker::run(
-                    self.nodes[i].handle.clone(),
-                    uid.clone(),
-                    rx,
-                ));
-                self.workers.insert(uid, tx);
-            }
-        }
-    }
-
-    fn delete(&mut self, uid: &str) {
-        if let Some(tx) = self.workers.remove(uid) {
-            tx.send_replace(None);
-        }
-    }
-
-    fn handle(&mut self, event: Event<Pod>) {
-        match event {
-            Event::Init => self.relisted.clear(),
-            Event::InitApply(pod) | Event::Apply(pod) => self.apply(pod),
-            Event::Delete(pod) => {
-                if let Some(uid) = pod.metadata.uid {
-                    self.delete(&uid);
-                }
-            }
-            Event::InitDone => {
-                let gone: Vec<String> = self
-                    .workers
-                    .keys()
-                    .filter(|uid| !self.relisted.contains(*uid))
-                    .cloned()
-                    .collect();
-                for uid in gone {
-                    self.delete(&uid);
-                }
-            }
-        }
-    }
-}
-
-/// Watches every bound pod once and feeds the workers.
+/// Watches every bound pod once and feeds the workers of the hollow nodes.
 async fn pods(client: Client, nodes: Arc<Vec<Hollow>>) {
-    let api: Api<Pod> = Api::all(client);
-    let config = watcher::Config::default().fields("spec.nodeName!=");
-    watcher::watcher(api, config)
-        .default_backoff()
-        .fold(Dispatcher::new(nodes), |mut d, event| async move {
-            match event {
-                Ok(event) => d.handle(event),
-                Err(e) => tracing::warn!(error = %e, "pod watch failed; retrying"),
-            }
-            d
-        })
-        .await;
+    let handles = nodes
+        .iter()
+        .map(|n| (n.facts.name.clone(), n.handle.clone()))
+        .collect();
+    dispatch::watch_pods(client, "spec.nodeName!=", Dispatcher::new(handles)).await;
 }
 
 /// Registers `config.count` hollow nodes and runs them until `shutdown` resolves.

@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodStatus, Secret};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
+use crate::env::{self, Sources};
 use crate::pod_sync::{self, Action, Backoffs, HostFacts, Observed};
-use crate::runtime::{ContainerConfig, ContainerState, Runtime, RuntimeError, SandboxConfig};
+use crate::runtime::{
+    ContainerConfig, ContainerState, PortMapping, Runtime, RuntimeError, SandboxConfig,
+};
 
 /// Rounds of decide → act per sync (sandbox, then containers, then a restart at most).
 const MAX_ROUNDS: usize = 4;
@@ -26,6 +29,9 @@ pub struct NodeHandle {
     pub client: Client,
     pub runtime: Arc<dyn Runtime>,
     pub facts: Arc<HostFacts>,
+    /// How often an idle worker looks at the runtime again (upstream's PLEG relist), to see
+    /// containers that ended; `None` when the runtime never changes on its own schedule.
+    pub relist: Option<Duration>,
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -45,6 +51,19 @@ pub enum SyncError {
     #[error("writing the status of pod {pod}")]
     Status {
         pod: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("making the environment of pod {pod}")]
+    Env {
+        pod: String,
+        #[source]
+        source: env::EnvError,
+    },
+    #[error("reading {what} for pod {pod}")]
+    Read {
+        pod: String,
+        what: String,
         #[source]
         source: kube::Error,
     },
@@ -120,6 +139,11 @@ async fn step(mut worker: Worker, state: State) -> Option<(Worker, State)> {
             }
         }
         State::Idle { wake_at } => {
+            let relist = worker.node.relist.map(later);
+            let wake_at = match (wake_at, relist) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let timer = async {
                 match wake_at {
                     Some(at) => tokio::time::sleep(until(at)).await,
@@ -194,6 +218,67 @@ fn grace(pod: &Pod) -> Duration {
     Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
+/// The pod's `hostPort`s, as CRI port mappings.
+fn host_ports(pod: &Pod) -> Vec<PortMapping> {
+    let specs = pod.spec.as_ref();
+    let all = specs.into_iter().flat_map(|s| {
+        s.init_containers
+            .iter()
+            .flatten()
+            .chain(s.containers.iter())
+    });
+    all.flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            Some(PortMapping {
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                container_port: p.container_port,
+                host_port: p.host_port.filter(|h| *h > 0)?,
+                host_ip: p.host_ip.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Reads the ConfigMaps and Secrets a container's environment refers to (missing ones are left out).
+async fn env_sources(client: &Client, pod: &Pod, spec: &Container) -> Result<Sources, SyncError> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let (maps, secrets) = env::references(spec);
+    let mut sources = Sources::default();
+    let read_err = |what: String| {
+        let pod = pod_key(pod);
+        move |source| SyncError::Read { pod, what, source }
+    };
+    let map_api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    for name in maps {
+        if let Some(cm) = map_api
+            .get_opt(&name)
+            .await
+            .map_err(read_err(format!("configmap {name}")))?
+        {
+            sources
+                .config_maps
+                .insert(name, cm.data.unwrap_or_default());
+        }
+    }
+    let secret_api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    for name in secrets {
+        if let Some(secret) = secret_api
+            .get_opt(&name)
+            .await
+            .map_err(read_err(format!("secret {name}")))?
+        {
+            let data = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .collect();
+            sources.secrets.insert(name, data);
+        }
+    }
+    Ok(sources)
+}
+
 async fn act(
     node: &NodeHandle,
     pod: &Pod,
@@ -209,6 +294,8 @@ async fn act(
                 pod_name: pod.metadata.name.clone().unwrap_or_default(),
                 pod_namespace: pod.metadata.namespace.clone().unwrap_or_default(),
                 attempt: 0,
+                hostname: pod.metadata.name.clone().unwrap_or_default(),
+                ports: host_ports(pod),
             };
             runtime
                 .run_pod_sandbox(&config)
@@ -224,12 +311,27 @@ async fn act(
             ) else {
                 return Ok(());
             };
+            let sources = env_sources(&node.client, pod, spec).await?;
+            let env = env::resolve(
+                pod,
+                spec,
+                &sources,
+                sandbox.ip.as_deref().unwrap_or_default(),
+                &node.facts.host_ip,
+            )
+            .map_err(|source| SyncError::Env {
+                pod: pod_key(pod),
+                source,
+            })?;
+            let (command, args) = env::expand_command(spec, &env);
             let config = ContainerConfig {
                 name: name.clone(),
                 attempt: *attempt,
                 image: spec.image.clone().unwrap_or_default(),
-                command: spec.command.clone().unwrap_or_default(),
-                args: spec.args.clone().unwrap_or_default(),
+                command,
+                args,
+                env,
+                working_dir: spec.working_dir.clone(),
             };
             let id = runtime
                 .create_container(&sandbox.id, &config)

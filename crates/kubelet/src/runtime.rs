@@ -14,6 +14,20 @@ pub struct SandboxConfig {
     pub pod_name: String,
     pub pod_namespace: String,
     pub attempt: u32,
+    /// The pod's host name (its name, as upstream's default).
+    pub hostname: String,
+    /// The pod's `hostPort`s.
+    pub ports: Vec<PortMapping>,
+}
+
+/// A host port forwarded to the pod (CRI `PortMapping`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+    pub container_port: i32,
+    pub host_port: i32,
+    pub host_ip: String,
 }
 
 /// A sandbox as the runtime reports it (CRI `PodSandboxStatus`).
@@ -34,6 +48,9 @@ pub struct ContainerConfig {
     pub image: String,
     pub command: Vec<String>,
     pub args: Vec<String>,
+    /// Resolved environment, in the pod's order.
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
 }
 
 /// CRI `ContainerState` with the times that belong to each state.
@@ -71,6 +88,12 @@ pub enum RuntimeError {
     NoContainer(String),
     #[error("container {0} is not in the created state")]
     NotCreated(String),
+    #[error("runtime call {call} failed")]
+    Call {
+        call: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// A container runtime as a pod worker drives it.

@@ -30,6 +30,48 @@ enum CliCommand {
     Bench(BenchArgs),
     /// Explain why a pod is pending: per node, which plugin rejected it, and the scores.
     WhyPending(WhyPendingArgs),
+    /// Build OCI images without a registry and import them into a node's containerd.
+    #[command(subcommand)]
+    Image(ImageArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageArgs {
+    /// Build a deterministic OCI image-layout tar from a root filesystem directory.
+    Build(ImageBuildArgs),
+    /// Import an OCI image-layout tar into the node's containerd (namespace k8s.io).
+    Import(ImageImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImageBuildArgs {
+    /// The directory that becomes the image's root filesystem.
+    #[arg(long)]
+    rootfs: PathBuf,
+    /// The entrypoint as a JSON array, e.g. '["sh"]'.
+    #[arg(long, default_value = "[]")]
+    entrypoint: String,
+    /// The default arguments as a JSON array.
+    #[arg(long, default_value = "[]")]
+    cmd: String,
+    /// The image's domain-qualified name with a tag, e.g. oxkube.local/busybox:1.35.
+    #[arg(short = 't', long = "tag")]
+    tag: String,
+    /// Where the tar goes.
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ImageImportArgs {
+    /// The OCI image-layout tar.
+    file: PathBuf,
+    /// The node's data directory (its containerd socket is `<dir>/containerd/containerd.sock`).
+    #[arg(long, default_value = "/var/lib/oxkube")]
+    data_dir: PathBuf,
+    /// An existing CRI runtime's containerd socket instead.
+    #[arg(long)]
+    container_runtime_endpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +109,9 @@ struct AgentArgs {
     /// How long a hollow node's container takes to start, in milliseconds.
     #[arg(long, default_value_t = 0)]
     hollow_start_delay_ms: u64,
+    /// Use the containerd at this socket instead of starting one.
+    #[arg(long)]
+    container_runtime_endpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +152,12 @@ struct ServerArgs {
     /// The pod IP range; each node gets a /24 of it as spec.podCIDR.
     #[arg(long, default_value = "10.42.0.0/16")]
     cluster_cidr: String,
+    /// The name of this machine's node (default: the host name).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Use the containerd at this socket for the node instead of starting one.
+    #[arg(long)]
+    container_runtime_endpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +257,28 @@ pub enum Command {
     Agent(AgentConfig),
     Bench(BenchTarget),
     WhyPending(WhyPendingConfig),
+    Image(ImageCommand),
+}
+
+/// What `oxkube image` does.
+#[derive(Debug)]
+pub enum ImageCommand {
+    Build {
+        rootfs: PathBuf,
+        config: oxkube_cri::image::ImageConfig,
+        output: PathBuf,
+    },
+    Import {
+        file: PathBuf,
+        socket: PathBuf,
+    },
+}
+
+/// What kind of node an agent runs.
+#[derive(Debug)]
+pub enum AgentNode {
+    Hollow(oxkube_kubelet::hollow::HollowConfig),
+    Real(oxkube_cri::node::NodeOptions),
 }
 
 #[derive(Debug)]
@@ -221,7 +294,7 @@ pub struct AgentConfig {
     pub server: http::Uri,
     pub token: oxkube_kubelet::join::JoinToken,
     pub data_dir: PathBuf,
-    pub hollow: oxkube_kubelet::hollow::HollowConfig,
+    pub node: AgentNode,
 }
 
 #[derive(Debug)]
@@ -248,6 +321,8 @@ pub struct ServerConfig {
     pub run_scheduler: bool,
     pub leader_elect: bool,
     pub tuning: oxkube_controllers::Tuning,
+    /// The node this machine runs when `run_agent`.
+    pub node: oxkube_cri::node::NodeOptions,
 }
 
 /// A flag that parsed but makes no sense.
@@ -279,8 +354,10 @@ pub enum ConfigError {
     Hostname(#[source] std::io::Error),
     #[error("--hollow must be between 1 and {max}", max = oxkube_kubelet::hollow::MAX_NODES)]
     HollowCount,
-    #[error("the real node is not built yet: pass --hollow N to run simulated nodes")]
-    RealNode,
+    #[error("--{flag} {value:?}: must be a JSON array of strings")]
+    JsonArray { flag: &'static str, value: String },
+    #[error("-t {0:?}: must be a domain-qualified name with a tag, e.g. oxkube.local/busybox:1.35")]
+    ImageName(String),
 }
 
 fn dns_name(name: &str) -> bool {
@@ -315,19 +392,28 @@ fn validate_agent(a: AgentArgs) -> Result<AgentConfig, ConfigError> {
     if !dns_name(&name) {
         return Err(ConfigError::NodeName(name));
     }
-    let count = a.hollow.ok_or(ConfigError::RealNode)?;
-    if count == 0 || count > oxkube_kubelet::hollow::MAX_NODES {
-        return Err(ConfigError::HollowCount);
-    }
+    let node = match a.hollow {
+        Some(count) => {
+            if count == 0 || count > oxkube_kubelet::hollow::MAX_NODES {
+                return Err(ConfigError::HollowCount);
+            }
+            AgentNode::Hollow(oxkube_kubelet::hollow::HollowConfig {
+                prefix: name,
+                count,
+                start_delay: Duration::from_millis(a.hollow_start_delay_ms),
+            })
+        }
+        None => AgentNode::Real(oxkube_cri::node::NodeOptions {
+            data_dir: a.data_dir.clone(),
+            node_name: Some(name),
+            runtime_endpoint: a.container_runtime_endpoint,
+        }),
+    };
     Ok(AgentConfig {
         server,
         token,
         data_dir: a.data_dir,
-        hollow: oxkube_kubelet::hollow::HollowConfig {
-            prefix: name,
-            count,
-            start_delay: Duration::from_millis(a.hollow_start_delay_ms),
-        },
+        node,
     })
 }
 
@@ -368,7 +454,18 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
         history: compaction_window,
         drain: Duration::from_secs(10),
     };
+    if let Some(name) = &a.node_name
+        && !dns_name(name)
+    {
+        return Err(ConfigError::NodeName(name.clone()));
+    }
+    let node = oxkube_cri::node::NodeOptions {
+        data_dir: a.data_dir.clone(),
+        node_name: a.node_name,
+        runtime_endpoint: a.container_runtime_endpoint,
+    };
     Ok(ServerConfig {
+        node,
         data_dir: a.data_dir,
         store,
         compaction_window,
@@ -454,10 +551,44 @@ fn validate_api_bench(
     })
 }
 
+fn json_array(flag: &'static str, value: String) -> Result<Vec<String>, ConfigError> {
+    serde_json::from_str(&value).map_err(|_| ConfigError::JsonArray { flag, value })
+}
+
+fn validate_image(a: ImageArgs) -> Result<ImageCommand, ConfigError> {
+    Ok(match a {
+        ImageArgs::Build(b) => {
+            let config = oxkube_cri::image::ImageConfig {
+                entrypoint: json_array("entrypoint", b.entrypoint)?,
+                cmd: json_array("cmd", b.cmd)?,
+                name: b.tag,
+            };
+            if !oxkube_cri::image::valid_name(&config.name) {
+                return Err(ConfigError::ImageName(config.name));
+            }
+            if b.rootfs.as_os_str().is_empty() {
+                return Err(ConfigError::DataDir);
+            }
+            ImageCommand::Build {
+                rootfs: b.rootfs,
+                config,
+                output: b.output,
+            }
+        }
+        ImageArgs::Import(i) => ImageCommand::Import {
+            socket: i
+                .container_runtime_endpoint
+                .unwrap_or_else(|| oxkube_cri::containerd::Paths::new(&i.data_dir).socket),
+            file: i.file,
+        },
+    })
+}
+
 fn validate(cli: Cli) -> Result<Config, ConfigError> {
     let command = match cli.command {
         CliCommand::Server(a) => Command::Server(validate_server(a)?),
         CliCommand::Agent(a) => Command::Agent(validate_agent(a)?),
+        CliCommand::Image(a) => Command::Image(validate_image(a)?),
         CliCommand::Bench(BenchArgs::Store(a)) => {
             Command::Bench(BenchTarget::Store(validate_store_bench(a)?))
         }
@@ -549,15 +680,50 @@ mod tests {
             panic!("not an agent config")
         };
         assert_eq!(a.server.host(), Some("10.0.0.1"));
-        assert_eq!(a.hollow.prefix, "box");
-        assert_eq!(a.hollow.count, 3);
+        let AgentNode::Hollow(hollow) = a.node else {
+            panic!("not hollow")
+        };
+        assert_eq!(hollow.prefix, "box");
+        assert_eq!(hollow.count, 3);
+        let real = format!(
+            "oxkube agent --server https://h --token {token} --data-dir /d --node-name box"
+        );
+        let Command::Agent(a) = parse(args(&real)).expect("valid").command else {
+            panic!("not an agent config")
+        };
+        let AgentNode::Real(node) = a.node else {
+            panic!("not a real node")
+        };
+        assert_eq!(node.node_name.as_deref(), Some("box"));
+        assert_eq!(node.data_dir, PathBuf::from("/d"));
         for bad in [
             format!("oxkube agent --server https://h --token {token} --hollow 0"),
             format!("oxkube agent --server https://h --token {token} --node-name Box --hollow 1"),
-            format!("oxkube agent --server https://h --token {token} --node-name box"),
+            format!("oxkube agent --server https://h --token {token} --node-name Box"),
         ] {
             assert_eq!(parse(args(&bad)).err(), Some(ExitCode::from(64)), "{bad}");
         }
+    }
+
+    #[test]
+    fn image_commands_become_typed() {
+        let line =
+            "oxkube image build --rootfs /r --entrypoint [\"sh\"] -t oxkube.local/b:1 -o /o.tar";
+        let Command::Image(ImageCommand::Build { config, output, .. }) =
+            parse(args(line)).expect("valid").command
+        else {
+            panic!("not an image build")
+        };
+        assert_eq!(config.entrypoint, vec!["sh"]);
+        assert_eq!(output, PathBuf::from("/o.tar"));
+        let Command::Image(ImageCommand::Import { socket, .. }) =
+            parse(args("oxkube image import /x.tar --data-dir /d"))
+                .expect("valid")
+                .command
+        else {
+            panic!("not an image import")
+        };
+        assert_eq!(socket, PathBuf::from("/d/containerd/containerd.sock"));
     }
 
     #[test]
@@ -579,7 +745,9 @@ mod tests {
             "oxkube why-pending p -o yaml",
             "oxkube agent --server https://h:6443 --token bad --hollow 1",
             "oxkube agent --server http://h:6443 --token K10x::server:s --hollow 1",
-            "oxkube agent --server https://h:6443 --token K10x::server:s",
+            "oxkube image build --rootfs /r -t busybox:1 -o /o.tar",
+            "oxkube image build --rootfs /r --entrypoint sh -t oxkube.local/b:1 -o /o.tar",
+            "oxkube server --node-name Big",
         ] {
             assert_eq!(parse(args(line)).err(), Some(ExitCode::from(64)), "{line}");
         }

@@ -9,7 +9,9 @@ use anyhow::Context;
 use oxkube_apiserver::ApiServer;
 use oxkube_store::{Compactor, EmbeddedOptions, EmbeddedStore, EtcdStore, Store};
 
-use crate::config::{AgentConfig, BenchTarget, Command, Config, ServerConfig, StoreBackend};
+use crate::config::{
+    AgentConfig, AgentNode, BenchTarget, Command, Config, ImageCommand, ServerConfig, StoreBackend,
+};
 
 fn main() -> ExitCode {
     let config = match config::parse(std::env::args_os()) {
@@ -46,6 +48,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Command::Bench(BenchTarget::Store(opts)) => {
             let report = oxkube_store::bench::run(&opts).await?;
             print!("{report}");
+            Ok(())
+        }
+        Command::Image(ImageCommand::Build {
+            rootfs,
+            config,
+            output,
+        }) => {
+            oxkube_cri::image::build_dir(&rootfs, &config, &output)?;
+            println!("{}: {}", config.name, output.display());
+            Ok(())
+        }
+        Command::Image(ImageCommand::Import { file, socket }) => {
+            oxkube_cri::containerd::import(&socket, &file).await?;
             Ok(())
         }
         Command::Bench(BenchTarget::Api(opts)) => {
@@ -106,15 +121,21 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
             let _ = controllers_stopped.await;
         },
     ));
-    if server.run_agent {
-        tracing::info!("no node agent yet: this server runs the control plane only");
-    }
     let scheduler = match server.run_scheduler {
         true => Some(start_scheduler(&api.kubeconfig, &server.data_dir).await?),
         false => None,
     };
+    let (stop_node, node_stopped) = tokio::sync::oneshot::channel::<()>();
+    let node = server.run_agent.then(|| {
+        let kubeconfig = api.kubeconfig.clone();
+        tokio::spawn(run_node(kubeconfig, server.node.clone(), node_stopped))
+    });
     shutdown.wait().await;
     tracing::info!("shutting down");
+    let _ = stop_node.send(());
+    if let Some(node) = node {
+        let _ = node.await;
+    }
     if let Some((stop, task)) = scheduler {
         let _ = stop.send(());
         let _ = task.await;
@@ -205,9 +226,34 @@ async fn run_agent(agent: AgentConfig) -> anyhow::Result<()> {
         .await
         .context("joining the cluster")?;
     let client = kube::Client::try_from(client_config).context("building the API client")?;
-    oxkube_kubelet::hollow::run(client, agent.hollow, shutdown.wait()).await?;
+    match agent.node {
+        AgentNode::Hollow(hollow) => {
+            oxkube_kubelet::hollow::run(client, hollow, shutdown.wait()).await?;
+        }
+        AgentNode::Real(node) => oxkube_cri::node::run(client, node, shutdown.wait()).await?,
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The server's own node, with the admin credentials, until `stop`; a failure is logged and leaves
+/// the control plane running.
+async fn run_node(
+    kubeconfig: std::path::PathBuf,
+    node: oxkube_cri::node::NodeOptions,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let result = match admin_client(&kubeconfig).await {
+        Ok(client) => oxkube_cri::node::run(client, node, async {
+            let _ = stop.await;
+        })
+        .await
+        .map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %format!("{e:#}"), "the node agent stopped; the control plane keeps running");
+    }
 }
 
 /// SIGTERM and SIGINT, caught from the moment it is installed.

@@ -1,0 +1,177 @@
+//! A real node: brings up its containerd (or uses an existing CRI endpoint), imports the project's
+//! pause image, registers the node with the host's facts, configures the pod network on the node's
+//! pod CIDR, and runs the kubelet's agent over the CRI runtime until shut down.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::{Api, Client};
+use oxkube_kubelet::log_server;
+use oxkube_kubelet::node::{self as kubelet_node, NodeFacts};
+use oxkube_kubelet::pod_sync::HostFacts;
+use oxkube_kubelet::pod_worker::NodeHandle;
+use oxkube_kubelet::runtime::Runtime;
+
+use crate::containerd::{self, ContainerdError, Paths, Supervisor};
+use crate::runtime::{ConnectError, CriRuntime};
+use crate::{cni, host, image};
+
+/// The sandbox image every node imports at start.
+pub const PAUSE_IMAGE: &str = "oxkube.local/pause:3.10";
+
+/// How often pod workers look at the runtime again (upstream's PLEG relist period).
+const RELIST: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How to run the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeOptions {
+    pub data_dir: PathBuf,
+    /// Default: the host name.
+    pub node_name: Option<String>,
+    /// An existing CRI socket to use instead of starting containerd.
+    pub runtime_endpoint: Option<PathBuf>,
+}
+
+/// A step of bringing up the node that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("building the pause image")]
+    PauseImage(#[source] image::ImageError),
+    #[error("containerd")]
+    Containerd(#[source] ContainerdError),
+    #[error("connecting to the container runtime")]
+    Connect(#[source] ConnectError),
+    #[error("reading the host's facts")]
+    Host(#[source] host::HostError),
+    #[error("registering the node")]
+    Register(#[source] kubelet_node::NodeError),
+    #[error("the kubelet's log endpoint")]
+    LogServer(#[source] oxkube_kubelet::log_server::LogServerError),
+    #[error("listening on {addr}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading node {name}")]
+    ReadNode {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Writes the pod network's config for `subnet`.
+fn write_cni(paths: &Paths, data_dir: &Path, subnet: &str) -> Result<(), NodeError> {
+    let text = cni::conflist(subnet, &cni::bridge_name(data_dir), &paths.ipam_dir);
+    containerd::write_file(&paths.cni_conf_dir.join(cni::FILE_NAME), &text)
+        .map_err(NodeError::Containerd)
+}
+
+/// Runs the node until `shutdown` resolves, then stops the containerd it started.
+pub async fn run(
+    client: Client,
+    options: NodeOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let paths = Paths::new(&options.data_dir);
+    write_cni(&paths, &options.data_dir, cni::DEFAULT_POD_CIDR)?;
+    let supervisor = match &options.runtime_endpoint {
+        Some(_) => None,
+        None => Some(
+            Supervisor::start("containerd", &paths, PAUSE_IMAGE)
+                .await
+                .map_err(NodeError::Containerd)?,
+        ),
+    };
+    let result = serve(client, &options, &paths, shutdown).await;
+    if let Some(supervisor) = supervisor {
+        supervisor.stop().await;
+    }
+    result
+}
+
+async fn serve(
+    client: Client,
+    options: &NodeOptions,
+    paths: &Paths,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let socket = options
+        .runtime_endpoint
+        .clone()
+        .unwrap_or_else(|| paths.socket.clone());
+    let pause = image::pause_image(PAUSE_IMAGE).map_err(NodeError::PauseImage)?;
+    let pause_file = options.data_dir.join("images/pause.tar");
+    if let Some(dir) = pause_file.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| {
+            NodeError::Containerd(ContainerdError::Dirs {
+                path: dir.into(),
+                source,
+            })
+        })?;
+    }
+    std::fs::write(&pause_file, pause).map_err(|source| {
+        NodeError::Containerd(ContainerdError::Write {
+            path: pause_file.clone(),
+            source,
+        })
+    })?;
+    containerd::import(&socket, &pause_file)
+        .await
+        .map_err(NodeError::Containerd)?;
+    let runtime = CriRuntime::connect(&socket, &paths.pod_logs)
+        .await
+        .map_err(NodeError::Connect)?;
+    let host = host::facts(options.node_name.clone()).map_err(NodeError::Host)?;
+    let facts = NodeFacts {
+        name: host.name.clone(),
+        internal_ip: host.ip.clone(),
+        pod_cidr: None,
+        cpu: host.cpu.to_string(),
+        memory: format!("{}Ki", host.memory_kib),
+        ephemeral_storage: "100Gi".into(),
+        runtime_version: runtime.version(),
+    };
+    let uid = kubelet_node::register(&client, &facts)
+        .await
+        .map_err(NodeError::Register)?;
+    let node = Api::<Node>::all(client.clone())
+        .get(&facts.name)
+        .await
+        .map_err(|source| NodeError::ReadNode {
+            name: facts.name.clone(),
+            source,
+        })?;
+    if let Some(cidr) = node.spec.and_then(|s| s.pod_cidr) {
+        write_cni(paths, &options.data_dir, &cidr)?;
+    }
+    tracing::info!(node = %facts.name, runtime = %facts.runtime_version, "node registered");
+    let runtime: Arc<dyn Runtime> = Arc::new(runtime);
+    let tls = log_server::tls_config(&facts.name, &host.ip).map_err(NodeError::LogServer)?;
+    let addr = format!("0.0.0.0:{}", log_server::PORT);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| NodeError::Listen { addr, source })?;
+    let logs = tokio::spawn(log_server::serve(
+        listener,
+        Arc::new(tls),
+        log_server::LogFiles {
+            pod_logs: paths.pod_logs.clone(),
+            runtime: runtime.clone(),
+        },
+    ));
+    let handle = NodeHandle {
+        client,
+        runtime,
+        facts: Arc::new(HostFacts {
+            host_ip: host.ip,
+            runtime_scheme: "containerd".into(),
+        }),
+        relist: Some(RELIST),
+    };
+    oxkube_kubelet::agent::run(handle, facts, uid, shutdown).await;
+    logs.abort();
+    Ok(())
+}

@@ -1,0 +1,212 @@
+"""The real node: `oxkube server` WITHOUT --disable-agent runs containerd and the kubelet over CRI.
+Pods run busybox from an image built and imported with `oxkube image`, and must look in kubectl as
+they do upstream (Running, CrashLoopBackOff, graceful deletion, env and $(VAR) expansion)."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import OXKUBE, Server
+
+NODE = "e2e-node"
+BUSYBOX = "oxkube.local/busybox:1.35"
+
+
+def wait_for(what, check, timeout=30, interval=0.1):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def build_image(tmp, name, entrypoint, files=None, cmd=()):
+    """An image of busybox-static (every applet linked) plus `files`, built and imported."""
+    rootfs = os.path.join(tmp, name.replace("/", "_").replace(":", "_"))
+    os.makedirs(os.path.join(rootfs, "bin"))
+    shutil.copy("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
+    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            os.symlink("busybox", os.path.join(rootfs, "bin", applet))
+    for path, (mode, text) in (files or {}).items():
+        full = os.path.join(rootfs, path)
+        with open(full, "w") as f:
+            f.write(text)
+        os.chmod(full, mode)
+    out = rootfs + ".tar"
+    subprocess.run([OXKUBE, "image", "build", "--rootfs", rootfs, "--entrypoint",
+                    json.dumps(entrypoint), "--cmd", json.dumps(list(cmd)), "-t", name, "-o", out],
+                   check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def node():
+    s = Server("--node-name", NODE, agent=True)
+    tmp = tempfile.mkdtemp(prefix="oxkube-img-")
+    try:
+        wait_for("the node to be Ready", lambda: s.kubectl(
+            "get", "node", NODE, "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+            check=False).stdout == "True")
+        for image in [build_image(tmp, BUSYBOX, [], cmd=["sh"]),
+                      build_image(tmp, "oxkube.local/hello:1", ["/hello.sh"],
+                                  {"hello.sh": (0o755, "#!/bin/sh\necho hello from $0\nexit 0\n")})]:
+            subprocess.run([OXKUBE, "image", "import", image, "--data-dir", s.dir], check=True)
+        yield s
+    finally:
+        # Everything the node started goes with its pods: delete them, then stop the server
+        # (which stops its containerd), then remove the bridge and the data.
+        s.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1",
+                  "--wait=false", check=False)
+        try:
+            wait_for("every pod to be gone", lambda: s.kubectl(
+                "get", "pods", "-A", "-o", "name", check=False).stdout.strip() == "", timeout=30)
+        finally:
+            code = s.stop()
+            log = s.read_log()
+            bridges = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"],
+                                     capture_output=True, text=True).stdout
+            for line in bridges.splitlines():
+                name = line.split(":")[1].strip()
+                if name.startswith("oxk"):
+                    subprocess.run(["ip", "link", "del", name], check=False)
+            with open("/proc/mounts") as f:
+                mounts = [line.split()[1] for line in f if line.split()[1].startswith(s.dir)]
+            for m in reversed(mounts):
+                subprocess.run(["umount", m], capture_output=True, check=False)
+            shutil.rmtree(s.dir, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+        assert code == 0, log
+
+
+def pod_json(s, ns, name):
+    r = s.kubectl("get", "pod", name, "-n", ns, "-o", "json", check=False)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def phase(s, ns, name):
+    pod = pod_json(s, ns, name)
+    return pod and pod.get("status", {}).get("phase")
+
+
+def apply_pod(s, ns, name, container, restart="Always", grace=None, extra=None):
+    spec = {"nodeName": NODE, "restartPolicy": restart, "containers": [container]}
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
+    spec.update(extra or {})
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": ns}, "spec": spec}
+    s.kubectl("apply", "-f", "-", input=json.dumps(pod))
+
+
+def ns_of(s, name):
+    s.kubectl("create", "namespace", name)
+    return name
+
+
+def test_kubectl_run_busybox_gets_running_with_a_pod_ip(node):
+    ns = ns_of(node, "run")
+    node.kubectl("run", "web", "-n", ns, f"--image={BUSYBOX}", "--restart=Always",
+                 "--overrides", json.dumps({"spec": {"nodeName": NODE}}),
+                 "--", "sh", "-c", "echo started; echo second; exec sleep 3600")
+    wait_for("Running", lambda: phase(node, ns, "web") == "Running")
+    pod = pod_json(node, ns, "web")
+    status = pod["status"]
+    assert status["podIP"].startswith("10.42.0."), status
+    assert status["hostIP"] and status["hostIP"] == status["hostIPs"][0]["ip"]
+    c = status["containerStatuses"][0]
+    assert c["ready"] is True and c["started"] is True and "running" in c["state"]
+    assert c["containerID"].startswith("containerd://")
+    assert c["image"] == BUSYBOX and c["imageID"]
+    out = node.kubectl("get", "pod", "web", "-n", ns).stdout
+    assert "1/1" in out and "Running" in out, out
+    # kubectl logs goes API server -> pods/log -> the kubelet's /containerLogs.
+    assert wait_for("logs", lambda: node.kubectl("logs", "web", "-n", ns).stdout
+                    == "started\nsecond\n")
+    assert node.kubectl("logs", "web", "-n", ns, "--tail=1").stdout == "second\n"
+    stamped = node.kubectl("logs", "web", "-n", ns, "--timestamps").stdout.splitlines()
+    assert [l.split(" ", 1)[1] for l in stamped] == ["started", "second"], stamped
+
+
+def test_a_crashing_container_goes_to_crashloopbackoff(node):
+    ns = ns_of(node, "crash")
+    apply_pod(node, ns, "crash", {"name": "c", "image": BUSYBOX, "command": ["sh", "-c", "exit 3"]})
+
+    def waiting_reason():
+        pod = pod_json(node, ns, "crash")
+        cs = (pod or {}).get("status", {}).get("containerStatuses") or [{}]
+        return (cs[0].get("state", {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff" and cs[0]
+
+    c = wait_for("CrashLoopBackOff", waiting_reason)
+    assert c["restartCount"] >= 1
+    assert c["lastState"]["terminated"]["exitCode"] == 3
+    assert c["lastState"]["terminated"]["reason"] == "Error"
+    out = node.kubectl("get", "pod", "crash", "-n", ns).stdout
+    assert "CrashLoopBackOff" in out and "0/1" in out, out
+    r = node.kubectl("logs", "crash", "-n", ns, "--previous", check=False)
+    assert r.returncode == 0, r.stderr
+
+
+def test_deletion_is_graceful(node):
+    ns = ns_of(node, "grace")
+    # sh as PID 1 ignores SIGTERM unless trapped: this one exits at once on SIGTERM...
+    apply_pod(node, ns, "polite", {"name": "c", "image": BUSYBOX, "command": [
+        "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]}, grace=30)
+    # ...and this one ignores it, so it is killed when its 2 s grace period ends.
+    apply_pod(node, ns, "stubborn", {"name": "c", "image": BUSYBOX, "command": [
+        "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]}, grace=2)
+    for name in ("polite", "stubborn"):
+        wait_for(f"{name} Running", lambda: phase(node, ns, name) == "Running")
+    took = {}
+    for name in ("polite", "stubborn"):
+        start = time.time()
+        node.kubectl("delete", "pod", name, "-n", ns, "--wait=false")
+        pod = pod_json(node, ns, name)
+        assert pod is None or pod["metadata"].get("deletionTimestamp"), pod
+        wait_for(f"{name} gone", lambda: pod_json(node, ns, name) is None)
+        took[name] = time.time() - start
+    assert took["polite"] < 1.8, took
+    assert 1.8 <= took["stubborn"] < 6, took
+
+
+def test_env_sources_and_var_expansion_reach_the_container(node):
+    ns = ns_of(node, "env")
+    node.kubectl("create", "configmap", "cm", "-n", ns, "--from-literal=greeting=hi")
+    node.kubectl("create", "secret", "generic", "sec", "-n", ns, "--from-literal=pw=s3cret")
+    script = ('test "$GREETING" = hi && test "$PW" = s3cret && test "$NAME" = envpod '
+              '&& test "$BOTH" = hi-envpod && test "$1" = hi-envpod && test -n "$IP" || exit 7')
+    apply_pod(node, ns, "envpod", {
+        "name": "c", "image": BUSYBOX,
+        "command": ["sh", "-c", script, "$(BOTH)"],
+        "args": ["$(BOTH)"],
+        "env": [
+            {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "greeting"}}},
+            {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "pw"}}},
+            {"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "BOTH", "value": "$(GREETING)-$(NAME)"},
+        ]}, restart="Never")
+    final = wait_for("the pod to finish", lambda: phase(node, ns, "envpod") in ("Succeeded", "Failed")
+                     and phase(node, ns, "envpod"))
+    c = pod_json(node, ns, "envpod")["status"]["containerStatuses"][0]
+    assert final == "Succeeded", c
+    assert c["state"]["terminated"]["reason"] == "Completed"
+
+
+def test_a_pod_runs_an_image_from_oxkube_image_build(node):
+    ns = ns_of(node, "img")
+    apply_pod(node, ns, "hello", {"name": "c", "image": "oxkube.local/hello:1"}, restart="Never")
+    wait_for("Succeeded", lambda: phase(node, ns, "hello") == "Succeeded")
+    c = pod_json(node, ns, "hello")["status"]["containerStatuses"][0]
+    assert c["state"]["terminated"]["exitCode"] == 0
