@@ -81,6 +81,7 @@ impl Api {
                        "metadata": {"resourceVersion": list.revision.to_string(), "continue": list.continue_token}})
             }
             Output::Watch(_) => panic!("watch in a plain call"),
+            Output::Text(_) => panic!("a log stream in a plain call"),
         })
     }
 
