@@ -2,6 +2,7 @@
 official Python client pointed at it."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,12 +67,18 @@ class Server:
         self.log.close()
         return code
 
+    def finish(self):
+        """Stops the server, asserts a clean exit (showing its log if not), and removes its data."""
+        code = self.stop()
+        assert code == 0, self.read_log()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
 def server():
     s = Server()
     yield s
-    assert s.stop() == 0, s.read_log()
+    s.finish()
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ def cluster():
         agent.terminate()
         agent.wait(timeout=30)
         agent_log.close()
-        assert s.stop() == 0, s.read_log()
+        s.finish()
 
 
 def make_ns(s, name):
@@ -214,27 +214,35 @@ def test_namespace_deletion_removes_everything(cluster):
 
 
 def test_foreground_deletion_removes_dependents_before_the_owner(cluster):
+    """One pod is held by a finalizer of the test's own: the owner (with foregroundDeletion) and its
+    ReplicaSet must wait for it, and go once it is released."""
     ns = make_ns(cluster, "foreground")
     k = lambda *a, **kw: cluster.kubectl(*a, "-n", ns, **kw)
     k("apply", "-f", "-", input=deployment("fg", 2, "fg:1"))
     k("rollout", "status", "deployment/fg", "--timeout=60s")
+    held = get_json(cluster, "pods", "-n", ns)["items"][0]["metadata"]["name"]
+    k("patch", "pod", held, "--type=merge", "-p", '{"metadata":{"finalizers":["e2e.oxkube.io/hold"]}}')
     k("delete", "deployment", "fg", "--cascade=foreground", "--wait=false")
     d = get_json(cluster, "deploy", "fg", "-n", ns)
     assert "foregroundDeletion" in d["metadata"]["finalizers"]
     assert "deletionTimestamp" in d["metadata"]
-    observations = []
-    def done():
+
+    def only_the_held_pod_left():
+        pods = get_json(cluster, "pods", "-n", ns)["items"]
+        return [p["metadata"]["name"] for p in pods] == [held]
+    eventually("the other pod gone", only_the_held_pod_left, timeout=45)
+    pod = get_json(cluster, "pod", held, "-n", ns)
+    assert "deletionTimestamp" in pod["metadata"], "the held dependent is being deleted"
+    assert get_json(cluster, "deploy", "fg", "-n", ns)["metadata"]["name"] == "fg", "the owner waits"
+    assert len(get_json(cluster, "rs", "-n", ns)["items"]) == 1, "the ReplicaSet waits too"
+    k("patch", "pod", held, "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+
+    def all_gone():
         deploy = k("get", "deploy", "fg", "--ignore-not-found", "-o", "name").stdout.strip()
         rs = get_json(cluster, "rs", "-n", ns)["items"]
         pods = get_json(cluster, "pods", "-n", ns)["items"]
-        observations.append((bool(deploy), len(rs), len(pods)))
-        return not deploy
-    eventually("the deployment gone", done, timeout=45)
-    for deploy, rs, pods in observations:
-        if not deploy:
-            assert rs == 0 and pods == 0, observations
-    assert observations[-1] == (False, 0, 0), observations
-    assert any(d and p > 0 for d, _, p in observations), "the owner waited for its pods"
+        return not deploy and not rs and not pods
+    eventually("the deployment, its ReplicaSet and pods gone", all_gone, timeout=45)
 
 
 def test_orphan_deletion_leaves_dependents(cluster):

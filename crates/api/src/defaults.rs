@@ -10,8 +10,8 @@ use crate::registry::Resource;
 /// Fills in what upstream's defaulters fill in for a create or an update, in place. Fields of
 /// the wrong shape are left alone (the typed check and validation report them).
 ///
-/// Namespaces get `spec.finalizers: ["kubernetes"]` as on create; on update the server keeps
-/// the stored finalizers and status as upstream does.
+/// On update the server keeps a namespace's stored finalizers and status as upstream does; the
+/// `kubernetes` finalizer comes from [`namespace_finalizer_on_create`].
 pub fn apply(res: &Resource, obj: &mut Value) {
     match (res.group, res.kind) {
         ("", "Pod") => pod(obj),
@@ -648,14 +648,19 @@ fn namespace(obj: &mut Value) {
     {
         labels.insert("kubernetes.io/metadata.name".into(), Value::String(name));
     }
+    if let Some(status) = child(obj, "status") {
+        default_str(status, "phase", "Active");
+    }
+}
+
+/// A namespace being created gets the `kubernetes` finalizer (upstream's PrepareForCreate); on
+/// update the stored finalizers stay, and only `/finalize` removes them.
+pub fn namespace_finalizer_on_create(obj: &mut Value) {
     if let Some(spec) = child(obj, "spec")
         && let Some(finalizers) = array_field(spec, "finalizers")
         && !finalizers.iter().any(|f| f == "kubernetes")
     {
         finalizers.push(json!("kubernetes"));
-    }
-    if let Some(status) = child(obj, "status") {
-        default_str(status, "phase", "Active");
     }
 }
 
@@ -1055,7 +1060,9 @@ mod tests {
 
     #[test]
     fn namespaces_secrets_and_claims() {
-        let ns = defaulted("", "Namespace", json!({"metadata": {"name": "dev"}}));
+        let mut ns = defaulted("", "Namespace", json!({"metadata": {"name": "dev"}}));
+        assert!(ns["spec"].get("finalizers").is_none(), "{ns}");
+        namespace_finalizer_on_create(&mut ns);
         assert_eq!(
             ns,
             json!({
@@ -1064,6 +1071,13 @@ mod tests {
                 "status": {"phase": "Active"}
             })
         );
+        // Finalizing removed it: a later write does not bring it back.
+        let mut finalized = json!({"metadata": {"name": "dev"}, "spec": {"finalizers": []}});
+        apply(
+            find_kind("", "v1", "Namespace").expect("namespaces"),
+            &mut finalized,
+        );
+        assert_eq!(finalized["spec"]["finalizers"], json!([]));
         let secret = defaulted("", "Secret", json!({"metadata": {"name": "s"}}));
         assert_eq!(secret["type"], "Opaque");
         let pvc = defaulted("", "PersistentVolumeClaim", json!({"spec": {}}));

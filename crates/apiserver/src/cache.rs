@@ -406,11 +406,16 @@ impl Follow {
                 self.position = change.revision;
                 return Some((Ok(change), self));
             }
+            // Every change up to the revision reached now is in the cache already.
+            let reached = *self.reached.borrow_and_update();
             if let Err(e) = self.cache.read_after(self.position, &mut self.pending) {
                 self.done = true;
                 return Some((Err(e), self));
             }
             if self.pending.is_empty() {
+                // Nothing of this resource up to `reached`: move there, or writes to other
+                // resources (which move the shared revision) would wake this loop forever.
+                self.position = self.position.max(reached);
                 let position = self.position;
                 if self.reached.wait_for(|r| *r > position).await.is_err() {
                     return None;

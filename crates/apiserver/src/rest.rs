@@ -802,8 +802,10 @@ impl Rest {
             reset_status_on_create(storage, &mut obj);
         }
         defaults::apply(storage, &mut obj);
-        if (storage.group, storage.kind) == ("batch", "Job") {
-            defaults::job_selector(&mut obj);
+        match (storage.group, storage.kind) {
+            ("batch", "Job") => defaults::job_selector(&mut obj),
+            ("", "Namespace") => defaults::namespace_finalizer_on_create(&mut obj),
+            _ => {}
         }
         self.admit(storage, &mut obj, None)?;
         validate(storage, &obj, None)?;
