@@ -334,15 +334,15 @@ impl<K: Object> Informer<K> {
     }
 }
 
+/// A metadata change handler: `(old, new)`, `None` = absent.
+pub type MetaHandler = Arc<dyn Fn(Option<&ObjectMeta>, Option<&ObjectMeta>) + Send + Sync>;
+
 /// An informer seen through object metadata only, whatever its type (the garbage collector's view).
 pub trait MetaInformer: Send + Sync {
     /// The resource this informer watches.
     fn resource(&self) -> &ApiResource;
     /// Calls `handler(old, new)` on every later change (`None` = absent).
-    fn on_meta_change(
-        &self,
-        handler: Arc<dyn Fn(Option<&ObjectMeta>, Option<&ObjectMeta>) + Send + Sync>,
-    );
+    fn on_meta_change(&self, handler: MetaHandler);
     /// The metadata of the cached object `namespace/name`.
     fn get_meta(&self, namespace: &str, name: &str) -> Option<ObjectMeta>;
     /// The metadata of the cached objects owned by `uid`.
@@ -363,10 +363,7 @@ impl<K: Object> MetaInformer for MetaView<K> {
         &self.resource
     }
 
-    fn on_meta_change(
-        &self,
-        handler: Arc<dyn Fn(Option<&ObjectMeta>, Option<&ObjectMeta>) + Send + Sync>,
-    ) {
+    fn on_meta_change(&self, handler: MetaHandler) {
         self.informer.on_change(move |change| match change {
             Change::Added(o) => handler(None, Some(o.meta())),
             Change::Updated(old, new) => handler(Some(old.meta()), Some(new.meta())),
