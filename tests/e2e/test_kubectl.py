@@ -173,14 +173,18 @@ def test_delete_wait_and_foreground(server, namespace):
     out, err = waiter.communicate(timeout=30)
     assert waiter.returncode == 0, err
 
-    # Foreground deletion marks the object and waits for the garbage collector (a later issue) to
-    # remove its dependents and the finalizer.
-    server.kubectl("delete", "cm", "kept", "-n", namespace, "--cascade=foreground", "--wait=false")
-    cm = json.loads(server.kubectl("get", "cm", "kept", "-n", namespace, "-o", "json").stdout)
-    assert "foregroundDeletion" in cm["metadata"]["finalizers"]
-    assert cm["metadata"]["deletionTimestamp"]
-    server.kubectl("patch", "cm", "kept", "-n", namespace, "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+    # Foreground deletion of an object without dependents: the garbage collector finishes it.
+    server.kubectl("delete", "cm", "kept", "-n", namespace, "--cascade=foreground", "--timeout=30s")
     r = server.kubectl("get", "cm", "kept", "-n", namespace, check=False)
+    assert r.returncode != 0 and "NotFound" in r.stderr
+    # A finalizer of someone else's holds the object, marked, until it is removed.
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [e2e.oxkube.io/hold]\n"))
+    server.kubectl("delete", "cm", "held", "-n", namespace, "--wait=false")
+    cm = json.loads(server.kubectl("get", "cm", "held", "-n", namespace, "-o", "json").stdout)
+    assert cm["metadata"]["deletionTimestamp"] and cm["metadata"]["finalizers"] == ["e2e.oxkube.io/hold"]
+    server.kubectl("patch", "cm", "held", "-n", namespace, "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+    r = server.kubectl("get", "cm", "held", "-n", namespace, check=False)
     assert r.returncode != 0 and "NotFound" in r.stderr, "removing the last finalizer deletes the object"
 
 
