@@ -15,6 +15,18 @@ from kubernetes import client, config
 OXKUBE = os.environ.get("OXKUBE_BIN", "target/debug/oxkube")
 
 
+def eventually(what, check, timeout=60, interval=0.1):
+    """Polls `check` until it returns something truthy (returned), or fails after `timeout` s."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

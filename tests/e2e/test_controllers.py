@@ -11,20 +11,9 @@ import time
 
 import pytest
 
-from conftest import OXKUBE, Server
+from conftest import OXKUBE, Server, eventually
 
 NODE = "ctl-hollow-0"
-
-
-def eventually(what, check, timeout=60, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture(scope="module")

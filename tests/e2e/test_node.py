@@ -11,21 +11,10 @@ import time
 
 import pytest
 
-from conftest import OXKUBE, Server
+from conftest import OXKUBE, Server, eventually as wait_for
 
 NODE = "e2e-node"
 BUSYBOX = "oxkube.local/busybox:1.35"
-
-
-def wait_for(what, check, timeout=30, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def build_image(tmp, name, entrypoint, files=None, cmd=()):

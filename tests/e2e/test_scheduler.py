@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import OXKUBE, Server
+from conftest import OXKUBE, Server, eventually as wait_for
 
 NODES = ["s-hollow-0", "s-hollow-1", "s-hollow-2"]
 ZONES = {"s-hollow-0": "a", "s-hollow-1": "b", "s-hollow-2": "c"}
@@ -23,17 +23,6 @@ def start_agent(srv, name, count):
         [OXKUBE, "agent", "--server", f"https://127.0.0.1:{srv.port}", "--token", token,
          "--hollow", str(count), "--node-name", name, "--data-dir", os.path.join(srv.dir, name)],
         stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_for(what, check, timeout=20):
-    deadline = time.time() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

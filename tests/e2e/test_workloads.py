@@ -14,21 +14,10 @@ import time
 
 import pytest
 
-from conftest import OXKUBE, Server
+from conftest import OXKUBE, Server, eventually
 
 NODE = "wl-hollow-0"
 DOOMED = "wlx-hollow-0"
-
-
-def eventually(what, check, timeout=30, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def agent(s, name, count):
