@@ -496,36 +496,16 @@ impl crate::manager::Controller for DaemonSetController {
             crate::shell::create(&api, "ControllerRevision", rev).await?;
         }
         let pod_api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), &key.namespace);
-        for name in &sync.delete {
-            crate::shell::delete(&pod_api, "Pod", name, None).await?;
-            self.recorder.publish(
-                &*ds,
-                "Normal",
-                "SuccessfulDelete",
-                format!("Deleted pod: {name}"),
-            );
-        }
-        if !sync.create.is_empty() {
-            self.expectations
-                .expect(key, i64::try_from(sync.create.len()).unwrap_or(0), 0);
-        }
-        for pod in &sync.create {
-            match crate::shell::create(&pod_api, "Pod", pod).await {
-                Ok(Some(name)) => {
-                    self.recorder.publish(
-                        &*ds,
-                        "Normal",
-                        "SuccessfulCreate",
-                        format!("Created pod: {name}"),
-                    );
-                }
-                Ok(None) => self.expectations.creation_observed(key),
-                Err(e) => {
-                    self.expectations.creation_observed(key);
-                    return Err(e);
-                }
-            }
-        }
+        crate::shell::delete_then_create_pods(
+            &pod_api,
+            &self.recorder,
+            &self.expectations,
+            key,
+            &*ds,
+            &sync.delete,
+            &sync.create,
+        )
+        .await?;
         crate::shell::publish(&self.recorder, &*ds, sync.events);
         if ds.status.as_ref() != Some(&sync.status) {
             let api: kube::Api<DaemonSet> = kube::Api::namespaced(client, &key.namespace);

@@ -764,34 +764,16 @@ impl crate::manager::Controller for JobController {
                 self.release(&pod_api, pod).await?;
             }
         }
-        for name in &sync.delete {
-            crate::shell::delete(&pod_api, "Pod", name, None).await?;
-            self.recorder.publish(
-                &*job,
-                "Normal",
-                "SuccessfulDelete",
-                format!("Deleted pod: {name}"),
-            );
-        }
-        if !sync.create.is_empty() {
-            self.expectations
-                .expect(key, i64::try_from(sync.create.len()).unwrap_or(0), 0);
-        }
-        for pod in &sync.create {
-            match crate::shell::create(&pod_api, "Pod", pod).await {
-                Ok(Some(name)) => self.recorder.publish(
-                    &*job,
-                    "Normal",
-                    "SuccessfulCreate",
-                    format!("Created pod: {name}"),
-                ),
-                Ok(None) => self.expectations.creation_observed(key),
-                Err(e) => {
-                    self.expectations.creation_observed(key);
-                    return Err(e);
-                }
-            }
-        }
+        crate::shell::delete_then_create_pods(
+            &pod_api,
+            &self.recorder,
+            &self.expectations,
+            key,
+            &*job,
+            &sync.delete,
+            &sync.create,
+        )
+        .await?;
         crate::shell::publish(&self.recorder, &*job, sync.events);
         if let Some(after) = sync.requeue_after {
             self.queue.add_after(key.clone(), after);

@@ -140,6 +140,48 @@ where
     }
 }
 
+/// Deletes the pods named in `delete`, then creates `create` under `expectations` (each create
+/// the informer will not show — already exists or failed — is observed at once), recording
+/// upstream's SuccessfulDelete / SuccessfulCreate events on `owner`.
+pub async fn delete_then_create_pods<O: Resource<DynamicType = ()>>(
+    api: &Api<k8s_openapi::api::core::v1::Pod>,
+    recorder: &crate::events::Recorder,
+    expectations: &crate::expectations::Expectations<ObjectKey>,
+    key: &ObjectKey,
+    owner: &O,
+    delete: &[String],
+    create: &[k8s_openapi::api::core::v1::Pod],
+) -> Result<(), ShellError> {
+    for name in delete {
+        self::delete(api, "Pod", name, None).await?;
+        recorder.publish(
+            owner,
+            "Normal",
+            "SuccessfulDelete",
+            format!("Deleted pod: {name}"),
+        );
+    }
+    if !create.is_empty() {
+        expectations.expect(key, i64::try_from(create.len()).unwrap_or(0), 0);
+    }
+    for pod in create {
+        match self::create(api, "Pod", pod).await {
+            Ok(Some(name)) => recorder.publish(
+                owner,
+                "Normal",
+                "SuccessfulCreate",
+                format!("Created pod: {name}"),
+            ),
+            Ok(None) => expectations.creation_observed(key),
+            Err(e) => {
+                expectations.creation_observed(key);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Merge-patches `name`'s status subresource with `status`.
 pub async fn patch_status<K>(
     api: &Api<K>,
