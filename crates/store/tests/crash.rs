@@ -64,7 +64,15 @@ async fn crash_child() {
         tasks.push(tokio::spawn(async move {
             let key = format!("/crash/counter/{t}");
             let (mut n, mut rev) = match store.get(key.as_bytes(), None).await.expect("get").0 {
-                Some(kv) => (parse_value(&kv.value).expect("intact"), kv.mod_revision),
+                Some(kv) => {
+                    // A write that was durable but not acknowledged when the last child was killed is
+                    // where this child resumes: record it, or the next check would count two
+                    // unacknowledged steps (that one and the one in flight at the next kill).
+                    let n = parse_value(&kv.value).expect("intact");
+                    let line = format!("u {t} {n} {}\n", kv.mod_revision);
+                    acks.lock().write_all(line.as_bytes()).expect("ack");
+                    (n, kv.mod_revision)
+                }
                 None => (
                     0,
                     store
