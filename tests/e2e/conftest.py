@@ -1,6 +1,8 @@
 """Starts the real `oxkube server` binary for the end-to-end tests and hands out kubectl and the
 official Python client pointed at it."""
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -114,3 +116,79 @@ def namespace(server, request):
 
 def manifest(name):
     return os.path.join(os.path.dirname(__file__), "manifests", name)
+
+
+BUSYBOX = "oxkube.local/busybox:1.35"
+
+
+def build_image(tmp, name, entrypoint, files=None, cmd=()):
+    """An image of busybox-static (every applet linked) plus `files`, built and imported."""
+    rootfs = os.path.join(tmp, name.replace("/", "_").replace(":", "_"))
+    os.makedirs(os.path.join(rootfs, "bin"))
+    shutil.copy("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
+    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            os.symlink("busybox", os.path.join(rootfs, "bin", applet))
+    for path, (mode, text) in (files or {}).items():
+        full = os.path.join(rootfs, path)
+        with open(full, "w") as f:
+            f.write(text)
+        os.chmod(full, mode)
+    out = rootfs + ".tar"
+    subprocess.run([OXKUBE, "image", "build", "--rootfs", rootfs, "--entrypoint",
+                    json.dumps(entrypoint), "--cmd", json.dumps(list(cmd)), "-t", name, "-o", out],
+                   check=True)
+    return out
+
+
+def remove_proxy_state():
+    """The service proxy leaves its nftables table and pod routes in place on exit (as upstream's
+    kube-proxy, so a restart does not interrupt Services); a test's node removes them."""
+    subprocess.run(["nft", "delete", "table", "ip", "oxkube-proxy"], capture_output=True, check=False)
+    subprocess.run(["ip", "route", "flush", "proto", "117"], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def real_node(name, *extra):
+    """`oxkube server` running this machine's node `name` (containerd, CNI, the service proxy),
+    with the busybox test images imported; on the way out every pod is deleted, the server stopped
+    (it must exit 0), and its bridge, mounts, rules and data removed."""
+    s = Server("--node-name", name, *extra, agent=True)
+    tmp = tempfile.mkdtemp(prefix="oxkube-img-")
+    try:
+        eventually("the node to be Ready", lambda: s.kubectl(
+            "get", "node", name, "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+            check=False).stdout == "True")
+        for image in [build_image(tmp, BUSYBOX, [], cmd=["sh"]),
+                      build_image(tmp, "oxkube.local/hello:1", ["/hello.sh"],
+                                  {"hello.sh": (0o755, "#!/bin/sh\necho hello from $0\nexit 0\n")})]:
+            subprocess.run([OXKUBE, "image", "import", image, "--data-dir", s.dir], check=True)
+        yield s
+    finally:
+        s.kubectl("delete", "deployments,replicasets,statefulsets,daemonsets,jobs,cronjobs", "--all",
+                  "--all-namespaces", "--wait=false", check=False)
+        s.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1",
+                  "--wait=false", check=False)
+        try:
+            eventually("every pod to be gone", lambda: s.kubectl(
+                "get", "pods", "-A", "-o", "name", check=False).stdout.strip() == "", timeout=30)
+        finally:
+            code = s.stop()
+            log = s.read_log()
+            bridges = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"],
+                                     capture_output=True, text=True).stdout
+            for line in bridges.splitlines():
+                bridge = line.split(":")[1].strip()
+                if bridge.startswith("oxk"):
+                    subprocess.run(["ip", "link", "del", bridge], check=False)
+            remove_proxy_state()
+            with open("/proc/mounts") as f:
+                mounts = [line.split()[1] for line in f if line.split()[1].startswith(s.dir)]
+            for m in reversed(mounts):
+                subprocess.run(["umount", m], capture_output=True, check=False)
+            shutil.rmtree(s.dir, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+        assert code == 0, log

@@ -4,79 +4,20 @@ they do upstream (Running, CrashLoopBackOff, graceful deletion, env and $(VAR) e
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import OXKUBE, Server, eventually as wait_for
+from conftest import BUSYBOX, eventually as wait_for, real_node
 
 NODE = "e2e-node"
-BUSYBOX = "oxkube.local/busybox:1.35"
-
-
-def build_image(tmp, name, entrypoint, files=None, cmd=()):
-    """An image of busybox-static (every applet linked) plus `files`, built and imported."""
-    rootfs = os.path.join(tmp, name.replace("/", "_").replace(":", "_"))
-    os.makedirs(os.path.join(rootfs, "bin"))
-    shutil.copy("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
-    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True,
-                             check=True).stdout.split()
-    for applet in applets:
-        if applet != "busybox":
-            os.symlink("busybox", os.path.join(rootfs, "bin", applet))
-    for path, (mode, text) in (files or {}).items():
-        full = os.path.join(rootfs, path)
-        with open(full, "w") as f:
-            f.write(text)
-        os.chmod(full, mode)
-    out = rootfs + ".tar"
-    subprocess.run([OXKUBE, "image", "build", "--rootfs", rootfs, "--entrypoint",
-                    json.dumps(entrypoint), "--cmd", json.dumps(list(cmd)), "-t", name, "-o", out],
-                   check=True)
-    return out
 
 
 @pytest.fixture(scope="module")
 def node():
-    s = Server("--node-name", NODE, agent=True)
-    tmp = tempfile.mkdtemp(prefix="oxkube-img-")
-    try:
-        wait_for("the node to be Ready", lambda: s.kubectl(
-            "get", "node", NODE, "-o",
-            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-            check=False).stdout == "True")
-        for image in [build_image(tmp, BUSYBOX, [], cmd=["sh"]),
-                      build_image(tmp, "oxkube.local/hello:1", ["/hello.sh"],
-                                  {"hello.sh": (0o755, "#!/bin/sh\necho hello from $0\nexit 0\n")})]:
-            subprocess.run([OXKUBE, "image", "import", image, "--data-dir", s.dir], check=True)
+    with real_node(NODE) as s:
         yield s
-    finally:
-        # Everything the node started goes with its pods: delete them, then stop the server
-        # (which stops its containerd), then remove the bridge and the data.
-        s.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1",
-                  "--wait=false", check=False)
-        try:
-            wait_for("every pod to be gone", lambda: s.kubectl(
-                "get", "pods", "-A", "-o", "name", check=False).stdout.strip() == "", timeout=30)
-        finally:
-            code = s.stop()
-            log = s.read_log()
-            bridges = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"],
-                                     capture_output=True, text=True).stdout
-            for line in bridges.splitlines():
-                name = line.split(":")[1].strip()
-                if name.startswith("oxk"):
-                    subprocess.run(["ip", "link", "del", name], check=False)
-            with open("/proc/mounts") as f:
-                mounts = [line.split()[1] for line in f if line.split()[1].startswith(s.dir)]
-            for m in reversed(mounts):
-                subprocess.run(["umount", m], capture_output=True, check=False)
-            shutil.rmtree(s.dir, ignore_errors=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-        assert code == 0, log
 
 
 def pod_json(s, ns, name):

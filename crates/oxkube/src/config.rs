@@ -112,6 +112,9 @@ struct AgentArgs {
     /// Use the containerd at this socket instead of starting one.
     #[arg(long)]
     container_runtime_endpoint: Option<PathBuf>,
+    /// Do not run the service proxy (nftables rules for Services, routes to other nodes' pods).
+    #[arg(long)]
+    disable_kube_proxy: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +161,9 @@ struct ServerArgs {
     /// Use the containerd at this socket for the node instead of starting one.
     #[arg(long)]
     container_runtime_endpoint: Option<PathBuf>,
+    /// Do not run the service proxy with this machine's node.
+    #[arg(long)]
+    disable_kube_proxy: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,7 +284,10 @@ pub enum ImageCommand {
 #[derive(Debug)]
 pub enum AgentNode {
     Hollow(oxkube_kubelet::hollow::HollowConfig),
-    Real(oxkube_cri::node::NodeOptions),
+    Real {
+        node: oxkube_cri::node::NodeOptions,
+        run_proxy: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -318,6 +327,8 @@ pub struct ServerConfig {
     pub compaction_window: Duration,
     pub api: oxkube_apiserver::Config,
     pub run_agent: bool,
+    /// Whether the node runs the service proxy (only with `run_agent`).
+    pub run_proxy: bool,
     pub run_scheduler: bool,
     pub leader_elect: bool,
     pub tuning: oxkube_controllers::Tuning,
@@ -403,11 +414,14 @@ fn validate_agent(a: AgentArgs) -> Result<AgentConfig, ConfigError> {
                 start_delay: Duration::from_millis(a.hollow_start_delay_ms),
             })
         }
-        None => AgentNode::Real(oxkube_cri::node::NodeOptions {
-            data_dir: a.data_dir.clone(),
-            node_name: Some(name),
-            runtime_endpoint: a.container_runtime_endpoint,
-        }),
+        None => AgentNode::Real {
+            node: oxkube_cri::node::NodeOptions {
+                data_dir: a.data_dir.clone(),
+                node_name: Some(name),
+                runtime_endpoint: a.container_runtime_endpoint,
+            },
+            run_proxy: !a.disable_kube_proxy,
+        },
     };
     Ok(AgentConfig {
         server,
@@ -471,6 +485,7 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
         compaction_window,
         api,
         run_agent: !a.disable_agent,
+        run_proxy: !a.disable_agent && !a.disable_kube_proxy,
         run_scheduler: !a.disable_scheduler,
         leader_elect: a.leader_elect,
         tuning: oxkube_controllers::Tuning {
@@ -691,11 +706,25 @@ mod tests {
         let Command::Agent(a) = parse(args(&real)).expect("valid").command else {
             panic!("not an agent config")
         };
-        let AgentNode::Real(node) = a.node else {
+        let AgentNode::Real { node, run_proxy } = a.node else {
             panic!("not a real node")
         };
         assert_eq!(node.node_name.as_deref(), Some("box"));
         assert_eq!(node.data_dir, PathBuf::from("/d"));
+        assert!(run_proxy);
+        let Command::Agent(a) = parse(args(&format!("{real} --disable-kube-proxy")))
+            .expect("valid")
+            .command
+        else {
+            panic!("not an agent config")
+        };
+        assert!(matches!(
+            a.node,
+            AgentNode::Real {
+                run_proxy: false,
+                ..
+            }
+        ));
         for bad in [
             format!("oxkube agent --server https://h --token {token} --hollow 0"),
             format!("oxkube agent --server https://h --token {token} --node-name Box --hollow 1"),

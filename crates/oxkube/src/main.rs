@@ -130,11 +130,26 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
         let kubeconfig = api.kubeconfig.clone();
         tokio::spawn(run_node(kubeconfig, server.node.clone(), node_stopped))
     });
+    let (stop_proxy, proxy_stopped) = tokio::sync::oneshot::channel::<()>();
+    let proxy = match server.run_proxy {
+        true => {
+            let client = admin_client(&api.kubeconfig).await?;
+            let name = node_name(&server.node)?;
+            Some(tokio::spawn(run_proxy(client, name, async {
+                let _ = proxy_stopped.await;
+            })))
+        }
+        false => None,
+    };
     shutdown.wait().await;
     tracing::info!("shutting down");
     let _ = stop_node.send(());
+    let _ = stop_proxy.send(());
     if let Some(node) = node {
         let _ = node.await;
+    }
+    if let Some(proxy) = proxy {
+        let _ = proxy.await;
     }
     if let Some((stop, task)) = scheduler {
         let _ = stop.send(());
@@ -230,7 +245,23 @@ async fn run_agent(agent: AgentConfig) -> anyhow::Result<()> {
         AgentNode::Hollow(hollow) => {
             oxkube_kubelet::hollow::run(client, hollow, shutdown.wait()).await?;
         }
-        AgentNode::Real(node) => oxkube_cri::node::run(client, node, shutdown.wait()).await?,
+        AgentNode::Real { node, run_proxy } => {
+            use futures::FutureExt;
+            let stop = shutdown.wait().shared();
+            let proxy = match run_proxy {
+                true => Some(tokio::spawn(self::run_proxy(
+                    client.clone(),
+                    node_name(&node)?,
+                    stop.clone(),
+                ))),
+                false => None,
+            };
+            let result = oxkube_cri::node::run(client, node, stop).await;
+            if let Some(proxy) = proxy {
+                let _ = proxy.await;
+            }
+            result?;
+        }
     }
     tracing::info!("stopped");
     Ok(())
@@ -253,6 +284,38 @@ async fn run_node(
     };
     if let Err(e) = result {
         tracing::error!(error = %format!("{e:#}"), "the node agent stopped; the control plane keeps running");
+    }
+}
+
+/// The name the node registers under (the flag, else the host name).
+fn node_name(node: &oxkube_cri::node::NodeOptions) -> anyhow::Result<String> {
+    Ok(oxkube_cri::host::facts(node.node_name.clone())
+        .context("reading the host's facts")?
+        .name)
+}
+
+/// The service proxy of this machine's node, on this network namespace's nftables and routes,
+/// until `stop`; a failure is logged and leaves the rest running.
+async fn run_proxy(
+    client: kube::Client,
+    node_name: String,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let options = oxkube_proxy::Options {
+        node_name,
+        settle: std::time::Duration::from_millis(5),
+        routes: true,
+    };
+    let result = oxkube_proxy::run(
+        client,
+        options,
+        Arc::new(oxkube_proxy::nft::Nft::default()),
+        Some(Arc::new(oxkube_proxy::routes::IpRoutes)),
+        stop,
+    )
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "the service proxy stopped");
     }
 }
 
