@@ -38,12 +38,12 @@ def free_port():
 class Server:
     """One `oxkube server` process on a free loopback port and a fresh data directory."""
 
-    def __init__(self, *extra, agent=False):
+    def __init__(self, *extra, agent=False, bind="127.0.0.1"):
         self.dir = tempfile.mkdtemp(prefix="oxkube-e2e-")
         self.port = free_port()
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         self.proc = subprocess.Popen(
-            [OXKUBE, "server", "--data-dir", self.dir, "--bind-address", "127.0.0.1",
+            [OXKUBE, "server", "--data-dir", self.dir, "--bind-address", bind,
              "--secure-port", str(self.port), *([] if agent else ["--disable-agent"]), *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
@@ -119,6 +119,16 @@ def manifest(name):
 
 
 BUSYBOX = "oxkube.local/busybox:1.35"
+
+# A web server that answers with its pod's name and, on SIGTERM, keeps serving for two seconds
+# before it exits (the drain a preStop sleep gives upstream).
+SERVE = ("mkdir -p /www && hostname > /www/index.html && httpd -p 8080 -h /www && "
+         "trap 'sleep 2; exit 0' TERM; while true; do sleep 1; done")
+
+# `get IP [PORT]`: the body of http://IP:PORT/ (port 80 by default) (busybox-static's wget crashes without NSS files; nc does not),
+# or FAIL.
+GET = ("get() { r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $1 ${2:-80} | tail -n 1); "
+       "[ -n \"$r\" ] && echo \"$r\" || echo FAIL; }; ")
 
 
 def build_image(tmp, name, entrypoint, files=None, cmd=()):

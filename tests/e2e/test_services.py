@@ -10,15 +10,9 @@ import urllib.request
 
 import pytest
 
-from conftest import BUSYBOX, eventually, real_node
+from conftest import BUSYBOX, GET, SERVE, eventually, real_node
 
 NODE = "e2e-svc-node"
-
-# A web server that answers with its pod's name and, on SIGTERM, keeps serving for two seconds
-# before it exits (the drain a preStop sleep gives upstream).
-SERVE = ("mkdir -p /www && hostname > /www/index.html && httpd -p 8080 -h /www && "
-         "trap 'sleep 2; exit 0' TERM; while true; do sleep 1; done")
-
 
 @pytest.fixture(scope="module")
 def node():
@@ -81,12 +75,6 @@ def pod_names(s, ns, app):
 def get(url, timeout=2):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode().strip()
-
-
-# `get IP`: the body of http://IP/ (busybox-static's wget crashes without NSS files; nc does not),
-# or FAIL.
-GET = ("get() { r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $1 80 | tail -n 1); "
-       "[ -n \"$r\" ] && echo \"$r\" || echo FAIL; }; ")
 
 
 def run_client(s, ns, name, script, timeout=90):

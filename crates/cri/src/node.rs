@@ -92,6 +92,32 @@ pub async fn run(
     result
 }
 
+/// How long a new node waits for the controller-manager to give it a pod CIDR.
+const POD_CIDR_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The node's `spec.podCIDR`, waiting for the node IPAM to assign it (a fresh node has none yet);
+/// `None` if none comes in time.
+async fn wait_for_pod_cidr(client: &Client, name: &str) -> Result<Option<String>, NodeError> {
+    let nodes = Api::<Node>::all(client.clone());
+    let deadline = tokio::time::Instant::now() + POD_CIDR_WAIT;
+    loop {
+        let node = nodes
+            .get(name)
+            .await
+            .map_err(|source| NodeError::ReadNode {
+                name: name.to_string(),
+                source,
+            })?;
+        if let Some(cidr) = node.spec.and_then(|s| s.pod_cidr) {
+            return Ok(Some(cidr));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 async fn serve(
     client: Client,
     options: &NodeOptions,
@@ -137,15 +163,13 @@ async fn serve(
     let uid = kubelet_node::register(&client, &facts)
         .await
         .map_err(NodeError::Register)?;
-    let node = Api::<Node>::all(client.clone())
-        .get(&facts.name)
-        .await
-        .map_err(|source| NodeError::ReadNode {
-            name: facts.name.clone(),
-            source,
-        })?;
-    if let Some(cidr) = node.spec.and_then(|s| s.pod_cidr) {
-        write_cni(paths, &options.data_dir, &cidr)?;
+    match wait_for_pod_cidr(&client, &facts.name).await? {
+        Some(cidr) => write_cni(paths, &options.data_dir, &cidr)?,
+        None => tracing::warn!(
+            node = %facts.name,
+            fallback = cni::DEFAULT_POD_CIDR,
+            "no spec.podCIDR assigned; pods use the fallback range, which other nodes may share"
+        ),
     }
     tracing::info!(node = %facts.name, runtime = %facts.runtime_version, "node registered");
     let runtime: Arc<dyn Runtime> = Arc::new(runtime);
