@@ -215,3 +215,25 @@ def test_a_node_port_answers_on_every_nodes_address(cluster, web):
             with urllib.request.urlopen(f"http://{ip}:{port}/", timeout=2) as r:
                 seen.add(r.read().decode().strip())
         assert seen == pods, (ip, seen)
+
+
+def test_a_load_balancer_gets_the_node_addresses_and_serves_on_them(cluster, web):
+    _, pods = web
+    apply(cluster, {"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "spread-lb", "namespace": "default"},
+                    "spec": {"type": "LoadBalancer", "selector": {"app": "spread"},
+                             "ports": [{"port": 80, "targetPort": "http"}]}})
+    ingress = eventually("status.loadBalancer.ingress", lambda: cluster.kubectl(
+        "get", "svc", "spread-lb", "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}").stdout)
+    assert sorted(ingress.split()) == sorted(NODES.values()), ingress
+    assert sorted(NODES.values())[0] in cluster.kubectl("get", "svc", "spread-lb").stdout
+    for ip in NODES.values():
+        def answers(ip=ip):
+            try:
+                with urllib.request.urlopen(f"http://{ip}/", timeout=2) as r:
+                    return r.read().decode().strip()
+            except OSError:
+                return None
+        first = eventually(f"an answer on {ip}:80", answers, timeout=20)
+        seen = {first} | {answers() for _ in range(40)}
+        assert seen == pods, (ip, seen)

@@ -32,6 +32,7 @@ pub mod queue;
 pub mod replica_set;
 pub mod resources;
 pub mod service_account;
+pub mod service_lb;
 
 use std::sync::Arc;
 
@@ -106,6 +107,7 @@ pub async fn controllers(ctx: &Context, options: &Options) -> Vec<Runner> {
         Runner::new(daemonset::DaemonSetController::new(ctx)),
         Runner::new(endpoints::EndpointsController::new(ctx)),
         Runner::new(endpointslice::EndpointSliceController::new(ctx)),
+        Runner::new(service_lb::ServiceLbController::new(ctx)),
         Runner::new(node_lifecycle::NodeLifecycleController::new(
             ctx,
             options.tuning.node_monitor_grace_period,
