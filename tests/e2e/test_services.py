@@ -179,3 +179,24 @@ def test_scaling_loses_no_request(node, web):
         timeout=120)
     log = node.kubectl("logs", "loop", "-n", ns).stdout
     assert "requests=1000 failures=0" in log, log
+
+
+def test_a_pod_reaches_itself_through_its_service(node, web):
+    ns, svc = web
+    ip = svc["spec"]["clusterIP"]
+    # A fourth backend that, once it serves, asks its own Service until it answers itself
+    # (hairpin: the DNAT sends it back to itself, masqueraded so the reply returns).
+    script = (GET + "mkdir -p /www && hostname > /www/index.html && httpd -p 8080 -h /www && "
+              f"for i in $(seq 1 300); do r=$(get {ip}); echo $r; "
+              "[ \"$r\" = hairpin ] && break; sleep 0.05; done")
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "hairpin", "namespace": ns, "labels": {"app": "web"}},
+           "spec": {"restartPolicy": "Never", "containers": [{
+               "name": "c", "image": BUSYBOX, "command": ["sh", "-c", script],
+               "ports": [{"name": "http", "containerPort": 8080}]}]}}
+    apply(node, pod)
+    eventually("hairpin to finish", lambda: node.kubectl(
+        "get", "pod", "hairpin", "-n", ns, "-o", "jsonpath={.status.phase}").stdout
+        in ("Succeeded", "Failed"), timeout=90)
+    log = node.kubectl("logs", "hairpin", "-n", ns).stdout.split()
+    assert log and log[-1] == "hairpin" and "FAIL" not in log, log

@@ -174,6 +174,21 @@ enum BenchArgs {
     Api(ApiBenchArgs),
     /// The scheduler in-process (fake binder): upstream scheduler_perf's workloads.
     Scheduler(SchedulerBenchArgs),
+    /// The service proxy's rule writes into nftables of a private network namespace.
+    Proxy(ProxyBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProxyBenchArgs {
+    /// Service counts, one run each (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    services: Vec<usize>,
+    /// Endpoints per service.
+    #[arg(long, default_value_t = 10)]
+    endpoints: usize,
+    /// Endpoint changes timed per run.
+    #[arg(long, default_value_t = 200)]
+    changes: usize,
 }
 
 #[derive(Debug, Args)]
@@ -311,6 +326,7 @@ pub enum BenchTarget {
     Store(oxkube_store::bench::BenchOptions),
     Api(oxkube_apiserver::bench::BenchOptions),
     Scheduler(oxkube_scheduler::bench::BenchOptions),
+    Proxy(oxkube_proxy::bench::BenchOptions),
 }
 
 /// Which store backend the server uses.
@@ -628,6 +644,22 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
                     preemption_nodes: a.preemption_nodes,
                 },
             ))
+        }
+        CliCommand::Bench(BenchArgs::Proxy(a)) => {
+            if a.services.contains(&0) || a.services.is_empty() {
+                return Err(ConfigError::BenchCount("--services"));
+            }
+            if a.endpoints == 0 {
+                return Err(ConfigError::BenchCount("--endpoints"));
+            }
+            if a.changes == 0 {
+                return Err(ConfigError::BenchCount("--changes"));
+            }
+            Command::Bench(BenchTarget::Proxy(oxkube_proxy::bench::BenchOptions {
+                services: a.services,
+                endpoints_per_service: a.endpoints,
+                changes: a.changes,
+            }))
         }
         CliCommand::WhyPending(a) => Command::WhyPending(WhyPendingConfig {
             namespace: a.namespace,

@@ -75,6 +75,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
             print!("{report}");
             Ok(())
         }
+        Command::Bench(BenchTarget::Proxy(opts)) => {
+            let report = tokio::task::spawn_blocking(move || oxkube_proxy::bench::run(&opts))
+                .await
+                .context("running the proxy benchmark")??;
+            print!("{report}");
+            Ok(())
+        }
         Command::WhyPending(w) => {
             let e = oxkube_scheduler::explain::query(&w.data_dir, &w.namespace, &w.pod).await?;
             if w.json {

@@ -4,6 +4,7 @@
 //! `model` reads the API objects, `rules` computes the rule set, `nft` writes it to the kernel,
 //! `routes` the pod routes, `runner` is the loop that keeps them current.
 
+pub mod bench;
 pub mod model;
 pub mod nft;
 pub mod routes;

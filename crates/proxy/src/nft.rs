@@ -66,11 +66,13 @@ pub fn full(r: &Ruleset) -> String {
     for (name, c) in &r.collections {
         declare_collection(&mut out, name, c);
     }
-    for (name, c) in &r.collections {
-        add_elements(&mut out, name, c.elements.iter());
-    }
+    // Rules before elements: a rule that looks up a map makes the kernel walk every element the
+    // map already has, so binding ten thousand rules to a full map costs rules × elements.
     for (name, c) in &r.chains {
         add_rules(&mut out, name, &c.rules);
+    }
+    for (name, c) in &r.collections {
+        add_elements(&mut out, name, c.elements.iter());
     }
     out
 }
@@ -114,16 +116,6 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
             );
         }
     }
-    for (name, c) in &new.collections {
-        let old_elements = old.collections.get(name).map(|o| &o.elements);
-        add_elements(
-            &mut out,
-            name,
-            c.elements
-                .iter()
-                .filter(|(k, v)| old_elements.and_then(|o| o.get(*k)) != Some(*v)),
-        );
-    }
     for (name, c) in &new.chains {
         match old.chains.get(name) {
             Some(o) if o.rules == c.rules => {}
@@ -133,6 +125,16 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
             }
             None => add_rules(&mut out, name, &c.rules),
         }
+    }
+    for (name, c) in &new.collections {
+        let old_elements = old.collections.get(name).map(|o| &o.elements);
+        add_elements(
+            &mut out,
+            name,
+            c.elements
+                .iter()
+                .filter(|(k, v)| old_elements.and_then(|o| o.get(*k)) != Some(*v)),
+        );
     }
     let gone_chains: Vec<&String> = old
         .chains

@@ -1,14 +1,16 @@
 //! The rule set for one node, computed from its Service ports and endpoints (pure): the chains,
 //! verdict maps and sets of the proxy's nftables table, shaped as upstream kube-proxy's nftables
-//! mode (dispatch through verdict maps, a chain per service port and per endpoint, random choice
-//! with `numgen`, session affinity in timed sets, masquerading by a packet mark).
+//! mode (dispatch through verdict maps, a chain per service port, random choice with `numgen`,
+//! session affinity in timed sets, masquerading by a packet mark) — but without a chain per
+//! endpoint unless affinity needs one: the choice and the DNAT are one rule, which keeps large
+//! clusters' tables (and their writes) several times smaller.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{Categorized, Endpoint, PortId, ServicePort};
+use crate::model::{Categorized, Endpoint, PortId, Protocol, ServicePort};
 
 /// The packet mark that asks for masquerading (upstream's 0x4000).
 pub const MASQUERADE_MARK: &str = "0x4000";
@@ -48,6 +50,38 @@ const SERVICE_NODEPORTS: &str = "service-nodeports";
 const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
 const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
 const CLUSTER_IPS: &str = "cluster-ips";
+/// How a packet names the service port it wants, which keys the endpoint maps: by address and
+/// port (cluster IPs, external IPs) or by node port alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Address,
+    NodePort,
+}
+
+/// An endpoint map: per protocol (a map's port type names its protocol), per key kind, and for
+/// `externalTrafficPolicy: Local` a second pair holding the cluster-wide endpoints that pods and
+/// the node itself still use.
+fn endpoints_map(via: Via, cluster_wide: bool, protocol: Protocol) -> String {
+    let via = match via {
+        Via::Address => "vip",
+        Via::NodePort => "nodeport",
+    };
+    let scope = if cluster_wide { "-cluster" } else { "" };
+    format!("{via}{scope}-endpoints-{}", protocol.nft())
+}
+
+/// The maps' key expression (the packet's) without the endpoint index.
+fn map_key(via: Via, protocol: Protocol) -> String {
+    let p = protocol.nft();
+    match via {
+        Via::Address => format!("ip daddr . {p} dport"),
+        Via::NodePort => format!("{p} dport"),
+    }
+}
+
+const NODEPORT_MASQUERADE: &str = "nodeport-masquerade";
+const EXTERNAL_MASQUERADE: &str = "external-masquerade";
+const HAIRPIN: &str = "hairpin";
 const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 const REJECT_CHAIN: &str = "reject-chain";
 
@@ -103,7 +137,7 @@ fn chain(base: Option<&'static str>, rules: &[&str]) -> Chain {
 }
 
 /// The chains and collections every rule set has, whatever the services.
-fn skeleton() -> Ruleset {
+fn skeleton(node: &NodeContext) -> Ruleset {
     let mut r = Ruleset::default();
     let chains = [
         (
@@ -145,12 +179,17 @@ fn skeleton() -> Ruleset {
         (
             "nat-postrouting",
             Some("type nat hook postrouting priority srcnat; policy accept;"),
-            vec!["jump masquerading"],
+            vec![
+                "ct status dnat ip saddr . ip daddr @hairpin masquerade comment \"an endpoint reaching itself\"",
+                "jump masquerading",
+            ],
         ),
         (
             "services",
             None,
             vec![
+                "ip daddr . meta l4proto . th dport @external-masquerade jump mark-for-masquerade",
+                "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @nodeport-masquerade jump mark-for-masquerade",
                 "ip daddr . meta l4proto . th dport vmap @service-ips",
                 "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
             ],
@@ -199,9 +238,43 @@ fn skeleton() -> Ruleset {
         (NO_ENDPOINT_SERVICES, true, ip_port),
         (NO_ENDPOINT_NODEPORTS, true, port),
         (CLUSTER_IPS, false, "type ipv4_addr;"),
+        (HAIRPIN, false, "type ipv4_addr . ipv4_addr;"),
     ] {
         r.collections
             .insert(name.to_string(), collection(map, decl));
+    }
+    r.collections.insert(
+        NODEPORT_MASQUERADE.into(),
+        collection(false, "type inet_proto . inet_service;"),
+    );
+    r.collections.insert(
+        EXTERNAL_MASQUERADE.into(),
+        collection(false, "type ipv4_addr . inet_proto . inet_service;"),
+    );
+    for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
+        for via in [Via::Address, Via::NodePort] {
+            for cluster_wide in [false, true] {
+                let key = map_key(via, protocol);
+                let p = protocol.nft();
+                r.collections.insert(
+                    endpoints_map(via, cluster_wide, protocol),
+                    collection(
+                        true,
+                        &format!("typeof {key} . numgen random mod 1 : ip daddr . {p} dport;"),
+                    ),
+                );
+            }
+        }
+    }
+    // Traffic to a cluster IP from outside this node's pods is masqueraded, so replies come back
+    // through this node (upstream's per-service rule, here once for all services).
+    if let Some(cidr) = &node.pod_cidr
+        && let Some(services) = r.chains.get_mut("services")
+    {
+        services.rules.insert(
+            0,
+            format!("ip daddr @cluster-ips ip saddr != {cidr} jump {MARK_FOR_MASQUERADE}"),
+        );
     }
     r
 }
@@ -213,23 +286,23 @@ impl Ruleset {
         }
     }
 
-    /// A chain choosing one of `endpoints` at random (after any affinity already recorded).
-    fn balance(
+    /// With session affinity: a chain choosing one of `endpoints` — the one a client was sent to
+    /// before (each endpoint's chain records its clients in a timed set), else one at random.
+    fn balance_with_affinity(
         &mut self,
         name: String,
         port: &ServicePort,
         endpoints: &[Endpoint],
+        seconds: u32,
         lead: Vec<String>,
     ) {
         let mut rules = lead;
-        if let Some(seconds) = port.affinity_seconds {
-            for ep in endpoints {
-                rules.push(format!(
-                    "ip saddr @{} goto {}",
-                    affinity_set(&port.id, ep, seconds),
-                    endpoint_chain(&port.id, ep)
-                ));
-            }
+        for ep in endpoints {
+            rules.push(format!(
+                "ip saddr @{} goto {}",
+                affinity_set(&port.id, ep, seconds),
+                endpoint_chain(&port.id, ep)
+            ));
         }
         let arms: Vec<String> = endpoints
             .iter()
@@ -244,8 +317,152 @@ impl Ruleset {
         self.chains.insert(name, Chain { base: None, rules });
     }
 
+    /// Without affinity: `endpoints` as the elements of an endpoint map under `key` (index `i` is
+    /// the i-th endpoint), and the shared chain that picks one of `n` at random and DNATs to it —
+    /// one chain (one map lookup) per map and endpoint count, whatever the number of services,
+    /// since the kernel's cost of a map grows with the rules that look it up.
+    fn balancer(
+        &mut self,
+        via: Via,
+        cluster_wide: bool,
+        protocol: Protocol,
+        key: &str,
+        endpoints: &[Endpoint],
+    ) -> String {
+        let map = endpoints_map(via, cluster_wide, protocol);
+        for (i, ep) in endpoints.iter().enumerate() {
+            self.element(
+                &map,
+                format!("{key} . {i}"),
+                Some(format!("{} . {}", ep.ip, ep.port)),
+            );
+        }
+        let n = endpoints.len();
+        let chain = format!("balance-{map}-{n}");
+        self.chains.entry(chain.clone()).or_insert_with(|| Chain {
+            base: None,
+            rules: vec![format!(
+                "meta l4proto {p} dnat ip to {} . numgen random mod {n} map @{map}",
+                map_key(via, protocol),
+                p = protocol.nft()
+            )],
+        });
+        chain
+    }
+
+    /// The rules of a service port without session affinity: dispatch-map entries straight to the
+    /// shared balancers, and a chain of its own only for `externalTrafficPolicy: Local`.
+    fn port_shared(&mut self, node: &NodeContext, port: &ServicePort, eps: &Categorized) {
+        let protocol = port.id.protocol;
+        let proto = protocol.nft();
+        let address = |ip: Ipv4Addr| format!("{ip} . {}", port.port);
+        let dispatch = |ip: Ipv4Addr| format!("{ip} . {proto} . {}", port.port);
+        let reject = Some(format!("goto {REJECT_CHAIN}"));
+        let internal = if port.internal_local {
+            &eps.local
+        } else {
+            &eps.cluster
+        };
+        if internal.is_empty() {
+            self.element(
+                NO_ENDPOINT_SERVICES,
+                dispatch(port.cluster_ip),
+                reject.clone(),
+            );
+        } else {
+            let chain = self.balancer(
+                Via::Address,
+                false,
+                protocol,
+                &address(port.cluster_ip),
+                internal,
+            );
+            self.element(
+                SERVICE_IPS,
+                dispatch(port.cluster_ip),
+                Some(format!("goto {chain}")),
+            );
+        }
+        if !port.externally_reachable() {
+            return;
+        }
+        let (usable, local) = if port.external_local {
+            (!eps.cluster.is_empty() || !eps.local.is_empty(), true)
+        } else {
+            (!eps.cluster.is_empty(), false)
+        };
+        if !usable {
+            if let Some(node_port) = port.node_port {
+                self.element(
+                    NO_ENDPOINT_NODEPORTS,
+                    format!("{proto} . {node_port}"),
+                    reject.clone(),
+                );
+            }
+            for ip in &port.external_ips {
+                self.element(NO_ENDPOINT_SERVICES, dispatch(*ip), reject.clone());
+            }
+            return;
+        }
+        let mut entries: Vec<(Via, String, &'static str, String)> = Vec::new();
+        if let Some(node_port) = port.node_port {
+            entries.push((
+                Via::NodePort,
+                node_port.to_string(),
+                SERVICE_NODEPORTS,
+                format!("{proto} . {node_port}"),
+            ));
+        }
+        for ip in &port.external_ips {
+            entries.push((Via::Address, address(*ip), SERVICE_IPS, dispatch(*ip)));
+        }
+        for (via, key, dispatch_map, dispatch_key) in entries {
+            let target = if local {
+                // Pods and the node itself may still use any endpoint; traffic from outside
+                // only this node's, keeping its source address.
+                let mut rules = Vec::new();
+                if !eps.cluster.is_empty() {
+                    let cluster = self.balancer(via, true, protocol, &key, &eps.cluster);
+                    if let Some(cidr) = &node.pod_cidr {
+                        rules.push(format!("ip saddr {cidr} goto {cluster}"));
+                    }
+                    rules.push(format!("fib saddr type local jump {MARK_FOR_MASQUERADE}"));
+                    rules.push(format!("fib saddr type local goto {cluster}"));
+                }
+                rules.push(if eps.local.is_empty() {
+                    "drop comment \"no local endpoints\"".to_string()
+                } else {
+                    format!(
+                        "goto {}",
+                        self.balancer(via, false, protocol, &key, &eps.local)
+                    )
+                });
+                let prefix = match via {
+                    Via::Address => "external",
+                    Via::NodePort => "nodeport",
+                };
+                let name = port_chain(prefix, &port.id);
+                self.chains
+                    .insert(name.clone(), Chain { base: None, rules });
+                name
+            } else {
+                let masquerade = match via {
+                    Via::Address => EXTERNAL_MASQUERADE,
+                    Via::NodePort => NODEPORT_MASQUERADE,
+                };
+                let marked = match via {
+                    Via::Address => dispatch_key.clone(),
+                    Via::NodePort => dispatch_key.clone(),
+                };
+                self.element(masquerade, marked, None);
+                self.balancer(via, false, protocol, &key, &eps.cluster)
+            };
+            self.element(dispatch_map, dispatch_key, Some(format!("goto {target}")));
+        }
+    }
+
     fn endpoint(&mut self, port: &ServicePort, ep: &Endpoint) {
-        let mut rules = vec![format!("ip saddr {} jump {MARK_FOR_MASQUERADE}", ep.ip)];
+        let mut rules = Vec::new();
         if let Some(seconds) = port.affinity_seconds {
             let set = affinity_set(&port.id, ep, seconds);
             rules.push(format!("update @{set} {{ ip saddr }}"));
@@ -267,7 +484,7 @@ impl Ruleset {
             .insert(endpoint_chain(&port.id, ep), Chain { base: None, rules });
     }
 
-    /// The rules of one service port.
+    /// The rules of one service port (with session affinity: chains of its own, upstream's shape).
     fn port(&mut self, node: &NodeContext, port: &ServicePort, eps: &Categorized) {
         let id = &port.id;
         let proto = id.protocol.nft();
@@ -275,6 +492,13 @@ impl Ruleset {
         let local_chain = port_chain("local", id);
         let external_chain = port_chain("external", id);
         self.element(CLUSTER_IPS, port.cluster_ip.to_string(), None);
+        for ep in eps.cluster.iter().chain(&eps.local) {
+            self.element(HAIRPIN, format!("{ip} . {ip}", ip = ep.ip), None);
+        }
+        let Some(seconds) = port.affinity_seconds else {
+            self.port_shared(node, port, eps);
+            return;
+        };
         for ep in eps.cluster.iter().chain(&eps.local) {
             self.endpoint(port, ep);
         }
@@ -289,10 +513,10 @@ impl Ruleset {
                     )
                 })
                 .collect();
-            self.balance(cluster_chain.clone(), port, &eps.cluster, lead);
+            self.balance_with_affinity(cluster_chain.clone(), port, &eps.cluster, seconds, lead);
         }
         if !eps.local.is_empty() {
-            self.balance(local_chain.clone(), port, &eps.local, Vec::new());
+            self.balance_with_affinity(local_chain.clone(), port, &eps.local, seconds, Vec::new());
         }
         let key = |ip: Ipv4Addr| format!("{ip} . {proto} . {}", port.port);
         let reject = Some(format!("goto {REJECT_CHAIN}"));
@@ -376,7 +600,7 @@ pub fn compute<'a>(
     node: &NodeContext,
     ports: impl IntoIterator<Item = (&'a ServicePort, &'a [Endpoint])>,
 ) -> Ruleset {
-    let mut r = skeleton();
+    let mut r = skeleton(node);
     for (port, endpoints) in ports {
         let eps = crate::model::categorize(port, endpoints, &node.name);
         r.port(node, port, &eps);
