@@ -30,7 +30,10 @@ def netns(node):
 
 
 def make_network():
-    sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    # A plain switch between the nodes, like a physical network: frames crossing it are not
+    # passed through this host's netfilter (br_netfilter would, and any NAT rule of the host
+    # would then rewrite node-to-node traffic).
+    sh("ip", "link", "add", BRIDGE, "type", "bridge", "nf_call_iptables", "0")
     sh("ip", "addr", "add", f"{GATEWAY}/24", "dev", BRIDGE)
     sh("ip", "link", "set", BRIDGE, "up")
     for i, (node, ip) in enumerate(NODES.items()):
@@ -237,3 +240,22 @@ def test_a_load_balancer_gets_the_node_addresses_and_serves_on_them(cluster, web
         first = eventually(f"an answer on {ip}:80", answers, timeout=20)
         seen = {first} | {answers() for _ in range(40)}
         assert seen == pods, (ip, seen)
+
+
+def test_a_network_policy_sees_the_real_source_of_a_pod_on_another_node(cluster):
+    apply(cluster, pod("guard-b", "mn-b", SERVE, labels={"app": "guard-b"}))
+    ip = eventually("guard-b's IP", lambda: pod_field(cluster, "guard-b", "{.status.podIP}")
+                    if pod_field(cluster, "guard-b", "{.status.phase}") == "Running" else None)
+    apply(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": {"name": "clients-only", "namespace": "default"},
+                    "spec": {"podSelector": {"matchLabels": {"app": "guard-b"}},
+                             "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}]}})
+    ask = GET + f"for i in $(seq 1 10); do r=$(get {ip} 8080); echo $r; [ \"$r\" = $WANT ] && break; done"
+    allowed = pod("np-client-a", "mn-a", "WANT=guard-b; " + ask, restart="Never",
+                  labels={"role": "client"})
+    denied = pod("np-stranger-a", "mn-a", "WANT=FAIL; " + ask, restart="Never")
+    apply(cluster, allowed)
+    apply(cluster, denied)
+    # Allowed only if the packet arrives from the client pod's own address (not its node's).
+    assert finished_log(cluster, "np-client-a").split()[-1] == "guard-b"
+    assert finished_log(cluster, "np-stranger-a").split()[-1] == "FAIL"

@@ -77,9 +77,10 @@ def get(url, timeout=2):
         return r.read().decode().strip()
 
 
-def run_client(s, ns, name, script, timeout=90):
+def run_client(s, ns, name, script, timeout=90, labels=None):
     """A pod that runs `script` (with `get` defined) to completion; its log."""
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
            "spec": {"restartPolicy": "Never",
                     "containers": [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", GET + script]}]}}
     apply(s, pod)
@@ -200,3 +201,40 @@ def test_a_pod_reaches_itself_through_its_service(node, web):
         in ("Succeeded", "Failed"), timeout=90)
     log = node.kubectl("logs", "hairpin", "-n", ns).stdout.split()
     assert log and log[-1] == "hairpin" and "FAIL" not in log, log
+
+
+def test_a_network_policy_denies_ingress_and_an_allow_rule_restores_it(node):
+    ns = "np"
+    node.kubectl("create", "namespace", ns)
+    apply(node, {"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": "guarded", "namespace": ns, "labels": {"app": "guarded"}},
+                 "spec": {"containers": [{"name": "web", "image": BUSYBOX, "command": ["sh", "-c", SERVE],
+                                          "ports": [{"name": "http", "containerPort": 8080}]}]}})
+    apply(node, service(ns, "guarded"))
+    eventually("guarded ready", lambda: len(ready_endpoints(node, ns, "guarded")) == 1, timeout=60)
+    ip = node.kubectl("get", "svc", "guarded", "-n", ns, "-o", "jsonpath={.spec.clusterIP}").stdout
+
+    def client(name, want):
+        # Asks until the answer is `want` (at most 10 times), so the proxy's update has time.
+        log = run_client(node, ns, name, f"for i in $(seq 1 10); do r=$(get {ip}); echo $r; "
+                                         f"[ \"$r\" = {want} ] && break; done")
+        return log.split()
+
+    assert client("before", "guarded")[-1] == "guarded"
+    apply(node, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "deny-all", "namespace": ns},
+                 "spec": {"podSelector": {"matchLabels": {"app": "guarded"}},
+                          "policyTypes": ["Ingress"]}})
+    denied = client("denied", "FAIL")
+    assert denied[-1] == "FAIL", denied
+    apply(node, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "allow-clients", "namespace": ns},
+                 "spec": {"podSelector": {"matchLabels": {"app": "guarded"}},
+                          "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}],
+                                       "ports": [{"port": "http"}]}]}})
+    # The client pods carry no role label: still denied; one with role=client is let in.
+    assert client("unlabelled", "FAIL")[-1] == "FAIL"
+    allowed = run_client(node, ns, "allowed", f"for i in $(seq 1 10); do r=$(get {ip}); echo $r; "
+                                              f"[ \"$r\" = guarded ] && break; done",
+                         labels={"role": "client"}).split()
+    assert allowed[-1] == "guarded", allowed

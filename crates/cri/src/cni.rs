@@ -1,5 +1,6 @@
-//! The pod network's CNI configuration: a bridge with host-local addresses from the node's pod CIDR
-//! (outbound traffic masqueraded), and portmap for `hostPort`s. containerd's CRI plugin runs the
+//! The pod network's CNI configuration: a bridge with host-local addresses from the node's pod CIDR,
+//! and portmap for `hostPort`s. Outbound NAT is not the bridge's: the service proxy masquerades pod
+//! traffic leaving the pod network, so pod-to-pod traffic across nodes keeps its source address. containerd's CRI plugin runs the
 //! plugins from the configuration directory and reloads it when the file changes.
 
 use std::path::Path;
@@ -19,7 +20,7 @@ pub fn conflist(subnet: &str, bridge: &str, ipam_dir: &Path) -> String {
                 "type": "bridge",
                 "bridge": bridge,
                 "isGateway": true,
-                "ipMasq": true,
+                "ipMasq": false,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",

@@ -141,6 +141,7 @@ pub fn run(options: &BenchOptions) -> Result<String, BenchError> {
         let node = NodeContext {
             name: "node-0".into(),
             pod_cidr: Some("10.42.0.0/24".into()),
+            cluster_pod_cidrs: vec!["10.42.0.0/24".into()],
         };
         let mut w = world(n, options.endpoints_per_service);
         let started = Instant::now();
@@ -203,6 +204,7 @@ mod tests {
         let node = NodeContext {
             name: "node-0".into(),
             pod_cidr: None,
+            cluster_pod_cidrs: Vec::new(),
         };
         let r = compute(&node, &w);
         assert!(rules::dangling_references(&r).is_empty());

@@ -43,6 +43,10 @@ pub struct Ruleset {
 pub struct NodeContext {
     pub name: String,
     pub pod_cidr: Option<String>,
+    /// Every node's pod CIDR: pod traffic to anywhere else is masqueraded to the node's address
+    /// (the pod network's outbound NAT, which the CNI bridge leaves to us so pod-to-pod traffic
+    /// across nodes keeps its source address).
+    pub cluster_pod_cidrs: Vec<String>,
 }
 
 const SERVICE_IPS: &str = "service-ips";
@@ -80,6 +84,7 @@ fn map_key(via: Via, protocol: Protocol) -> String {
 }
 
 const NODEPORT_MASQUERADE: &str = "nodeport-masquerade";
+const POD_CIDRS: &str = "pod-cidrs";
 const EXTERNAL_MASQUERADE: &str = "external-masquerade";
 const HAIRPIN: &str = "hairpin";
 const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
@@ -226,6 +231,15 @@ fn skeleton(node: &NodeContext) -> Ruleset {
             ],
         ),
         (REJECT_CHAIN, None, vec!["reject"]),
+        (
+            "policy-forward",
+            Some("type filter hook forward priority 0; policy accept;"),
+            vec![
+                "ct state established,related accept",
+                "ip saddr vmap @policy-egress",
+                "ip daddr vmap @policy-ingress",
+            ],
+        ),
     ];
     for (name, base, rules) in chains {
         r.chains.insert(name.to_string(), chain(base, &rules));
@@ -239,6 +253,13 @@ fn skeleton(node: &NodeContext) -> Ruleset {
         (NO_ENDPOINT_NODEPORTS, true, port),
         (CLUSTER_IPS, false, "type ipv4_addr;"),
         (HAIRPIN, false, "type ipv4_addr . ipv4_addr;"),
+        (POD_CIDRS, false, "type ipv4_addr; flags interval;"),
+        (
+            crate::policy::INGRESS_MAP,
+            true,
+            "type ipv4_addr : verdict;",
+        ),
+        (crate::policy::EGRESS_MAP, true, "type ipv4_addr : verdict;"),
     ] {
         r.collections
             .insert(name.to_string(), collection(map, decl));
@@ -265,6 +286,17 @@ fn skeleton(node: &NodeContext) -> Ruleset {
                 );
             }
         }
+    }
+    let mut cidrs = node.cluster_pod_cidrs.clone();
+    cidrs.sort();
+    cidrs.dedup();
+    for cidr in cidrs {
+        r.element(POD_CIDRS, cidr, None);
+    }
+    if let (Some(cidr), Some(post)) = (&node.pod_cidr, r.chains.get_mut("nat-postrouting")) {
+        post.rules.push(format!(
+            "ip saddr {cidr} ip daddr != @{POD_CIDRS} ip daddr != 224.0.0.0/4 masquerade comment \"pods to outside the pod network\""
+        ));
     }
     // Traffic to a cluster IP from outside this node's pods is masqueraded, so replies come back
     // through this node (upstream's per-service rule, here once for all services).

@@ -1,4 +1,5 @@
-//! The proxy's I/O shell: reflectors over Services, EndpointSlices and Nodes (one writer each,
+//! The proxy's I/O shell: reflectors over Services, EndpointSlices, Nodes, and (for
+//! NetworkPolicy) Pods, Namespaces and NetworkPolicies (one writer each,
 //! cheap readers), and a sync loop — an explicit state machine — that, after a change has settled
 //! for a moment, computes the rule set and the routes to other nodes' pods and hands the kernel
 //! only the difference; a failed apply is retried with a full rewrite.
@@ -7,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
@@ -44,6 +46,9 @@ struct Caches {
     services: Store<Service>,
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
+    pods: Store<Pod>,
+    namespaces: Store<Namespace>,
+    policies: Store<NetworkPolicy>,
 }
 
 /// Starts a reflector for `api` whose every event bumps `changed`; returns its reader.
@@ -101,11 +106,20 @@ fn desired(caches: &Caches, node_name: &str) -> (Ruleset, Vec<routes::Route>) {
             .iter()
             .find(|f| f.name == node_name)
             .map(|f| f.pod_cidr.clone()),
+        cluster_pod_cidrs: facts.iter().map(|f| f.pod_cidr.clone()).collect(),
     };
-    (
-        rules::compute(&node, pairs),
-        routes::desired(node_name, &facts),
-    )
+    let mut rules = rules::compute(&node, pairs);
+    let pods = caches.pods.state();
+    let namespaces = caches.namespaces.state();
+    let policies = caches.policies.state();
+    crate::policy::add(
+        &mut rules,
+        node_name,
+        &pods.iter().map(|p| p.as_ref()).collect::<Vec<_>>(),
+        &namespaces.iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
+        &policies.iter().map(|p| p.as_ref()).collect::<Vec<_>>(),
+    );
+    (rules, routes::desired(node_name, &facts))
 }
 
 /// Where the sync loop is.
@@ -161,13 +175,19 @@ pub async fn run(
     let caches = Caches {
         services: reflect(Api::<Service>::all(client.clone()), changed.clone()),
         slices: reflect(Api::<EndpointSlice>::all(client.clone()), changed.clone()),
-        nodes: reflect(Api::<Node>::all(client), changed),
+        nodes: reflect(Api::<Node>::all(client.clone()), changed.clone()),
+        pods: reflect(Api::<Pod>::all(client.clone()), changed.clone()),
+        namespaces: reflect(Api::<Namespace>::all(client.clone()), changed.clone()),
+        policies: reflect(Api::<NetworkPolicy>::all(client), changed),
     };
     let mut shutdown = std::pin::pin!(shutdown);
     let ready = async {
         caches.services.wait_until_ready().await?;
         caches.slices.wait_until_ready().await?;
-        caches.nodes.wait_until_ready().await
+        caches.nodes.wait_until_ready().await?;
+        caches.pods.wait_until_ready().await?;
+        caches.namespaces.wait_until_ready().await?;
+        caches.policies.wait_until_ready().await
     };
     tokio::select! {
         r = ready => r.map_err(|_| ProxyError::CachesClosed)?,
@@ -232,6 +252,7 @@ mod tests {
         NodeContext {
             name: "n1".into(),
             pod_cidr: None,
+            cluster_pod_cidrs: Vec::new(),
         }
     }
 

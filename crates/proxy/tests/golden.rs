@@ -117,6 +117,7 @@ impl World {
                 self.node = Some(NodeContext {
                     name: words[0].to_string(),
                     pod_cidr: opts.get("podcidr").cloned(),
+                    cluster_pod_cidrs: opts.get("podcidr").into_iter().cloned().collect(),
                 });
                 String::new()
             }
