@@ -6,6 +6,7 @@
 //! routes, `runner` is the loop that keeps them current.
 
 pub mod bench;
+pub mod conntrack;
 pub mod model;
 pub mod nft;
 pub mod policy;

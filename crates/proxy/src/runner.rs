@@ -136,6 +136,7 @@ enum State {
 /// The loop's memory between writes.
 struct Syncer {
     netfilter: Arc<dyn Netfilter>,
+    conntrack: Option<Arc<dyn crate::conntrack::Conntrack>>,
     routes: Option<Arc<dyn Routes>>,
     /// What the kernel holds, when known.
     applied: Option<Ruleset>,
@@ -153,6 +154,14 @@ impl Syncer {
         {
             self.applied = None;
             return Err(format!("{e}"));
+        }
+        if let (Some(old), Some(ct)) = (&self.applied, &self.conntrack) {
+            let stale = crate::conntrack::stale(old, &rules);
+            if !stale.is_empty()
+                && let Err(e) = ct.delete(&stale)
+            {
+                tracing::warn!(error = %e, "deleting stale UDP flows failed");
+            }
         }
         self.applied = Some(rules);
         if let Some(r) = &self.routes {
@@ -194,6 +203,7 @@ pub async fn run(
         () = &mut shutdown => return Ok(()),
     }
     let mut syncer = Syncer {
+        conntrack: Some(Arc::new(crate::conntrack::ConntrackTool)),
         netfilter,
         routes: options.routes.then_some(route_table).flatten(),
         applied: None,
@@ -260,6 +270,7 @@ mod tests {
     fn the_first_sync_writes_everything_then_only_differences_and_a_failure_rewrites() {
         let recorder = Recorder::default();
         let mut syncer = Syncer {
+            conntrack: None,
             netfilter: Arc::new(recorder.clone()),
             routes: None,
             applied: None,
