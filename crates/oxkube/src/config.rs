@@ -532,7 +532,7 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
         cluster_dns: vec![a.cluster_dns.to_string()],
         cluster_domain: domain.clone(),
     };
-    let dns = (!a.disable_dns).then(|| DnsConfig {
+    let dns = (!a.disable_dns).then_some(DnsConfig {
         service_ip: a.cluster_dns,
         domain,
     });
