@@ -83,9 +83,11 @@ def query(server_ip, name, qtype, tcp=False):
 
 @pytest.fixture(scope="module")
 def cluster():
-    s = Server("--node-name", NODE, agent=True)
+    s = Server("--node-name", NODE, agent=True, dns=True)
     tmp = tempfile.mkdtemp(prefix="oxkube-dns-img-")
     try:
+        wait_for("the DNS to listen (port 53 of the node's address must be free)",
+                 lambda: "cluster DNS listening" in s.read_log(), timeout=10)
         wait_for("the node to be Ready", lambda: s.kubectl(
             "get", "node", NODE, "-o",
             "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
