@@ -90,13 +90,13 @@ impl std::fmt::Display for Report {
         writeln!(f, "|---|---|---|")?;
         writeln!(
             f,
-            "| single-threaded (baseline) | {:.0} | {:.2} |",
+            "| single-threaded, 1 UDP socket (baseline) | {:.0} | {:.2} |",
             self.single.qps(),
             self.single.seconds
         )?;
         writeln!(
             f,
-            "| multi-threaded ({} workers) | {:.0} | {:.2} |",
+            "| multi-threaded, {} workers and SO_REUSEPORT UDP sockets | {:.0} | {:.2} |",
             self.workers,
             self.multi.qps(),
             self.multi.seconds
@@ -253,6 +253,7 @@ fn drive(
 /// Serves the table on a runtime built by `build` (in a thread of its own) while the clients run.
 fn measure(
     build: impl FnOnce() -> std::io::Result<tokio::runtime::Runtime> + Send + 'static,
+    sockets: usize,
     options: &Options,
     table: Arc<Table>,
     queries: Arc<Vec<Vec<u8>>>,
@@ -264,7 +265,7 @@ fn measure(
         rt.block_on(async move {
             let (_tx, rx) = watch::channel(table);
             let handler = Handler::new(rx, Arc::new(NoUpstream));
-            let listening = server::listen(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, handler)
+            let listening = server::listen(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, sockets, handler)
                 .await
                 .map_err(BenchError::Serve)?;
             let _ = addr_tx.send(listening.addr);
@@ -292,6 +293,7 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
                 .enable_all()
                 .build()
         },
+        1,
         options,
         table.clone(),
         queries.clone(),
@@ -304,6 +306,7 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
                 .enable_all()
                 .build()
         },
+        workers,
         options,
         table,
         queries,

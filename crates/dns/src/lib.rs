@@ -64,7 +64,8 @@ pub async fn run(
     let zone = Zone::new(&options.domain, Some(options.service_ip));
     let (tx, rx) = watch::channel(Arc::new(Table::build(zone.clone(), 0, &[], &[])));
     let handler = server::Handler::new(rx, Arc::new(upstream.clone()));
-    let listening = server::listen(options.listen_ip, options.port, handler)
+    let sockets = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let listening = server::listen(options.listen_ip, options.port, sockets, handler)
         .await
         .map_err(DnsError::Serve)?;
     tracing::info!(address = %listening.addr, domain = %zone.domain, upstream = ?upstream.servers(), "cluster DNS listening");

@@ -293,21 +293,49 @@ impl Listening {
     }
 }
 
-/// Binds UDP and TCP on `ip:port` (port 0: a free port, the same for both) and serves `handler`.
-pub async fn listen(ip: IpAddr, port: u16, handler: Handler) -> Result<Listening, ServeError> {
+/// A non-blocking UDP socket on `addr` with SO_REUSEPORT, so several can share the port.
+fn reuse_port_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use rustix::net::{AddressFamily, SocketType};
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let fd = rustix::net::socket(family, SocketType::DGRAM, None)?;
+    rustix::net::sockopt::set_socket_reuseport(&fd, true)?;
+    rustix::net::bind(&fd, &addr)?;
+    let socket = std::net::UdpSocket::from(fd);
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
+}
+
+/// Binds `udp_sockets` UDP sockets (SO_REUSEPORT: the kernel spreads clients over them, each with
+/// its own receive loop, so a multi-threaded runtime serves in parallel) and a TCP listener on
+/// `ip:port` (port 0: a free port, the same for all), and serves `handler`.
+pub async fn listen(
+    ip: IpAddr,
+    port: u16,
+    udp_sockets: usize,
+    handler: Handler,
+) -> Result<Listening, ServeError> {
     let asked = SocketAddr::new(ip, port);
-    let udp = UdpSocket::bind(asked)
-        .await
-        .map_err(|source| ServeError::BindUdp {
-            addr: asked,
-            source,
-        })?;
-    let addr = udp.local_addr().map_err(ServeError::LocalAddr)?;
+    let first = reuse_port_udp(asked).map_err(|source| ServeError::BindUdp {
+        addr: asked,
+        source,
+    })?;
+    let addr = first.local_addr().map_err(ServeError::LocalAddr)?;
+    let mut udp = vec![first];
+    for _ in 1..udp_sockets.max(1) {
+        udp.push(reuse_port_udp(addr).map_err(|source| ServeError::BindUdp { addr, source })?);
+    }
+    // The TCP listener has no SO_REUSEPORT: a second server on the same address fails here (and
+    // drops its UDP sockets) instead of sharing the port with the first.
     let tcp = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::BindTcp { addr, source })?;
     let mut server = Server::new(handler);
-    server.register_socket(udp);
+    for socket in udp {
+        server.register_socket(socket);
+    }
     server.register_listener(tcp, TCP_IDLE, 64);
     Ok(Listening { addr, server })
 }

@@ -128,7 +128,7 @@ async fn fake_upstream() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<St
 async fn start(upstream: Resolvers) -> server::Listening {
     let (_tx, rx) = watch::channel(Arc::new(table()));
     // The sender may go: the receiver keeps the last table.
-    server::listen(LOOPBACK, 0, Handler::new(rx, Arc::new(upstream)))
+    server::listen(LOOPBACK, 0, 2, Handler::new(rx, Arc::new(upstream)))
         .await
         .expect("listen")
 }
