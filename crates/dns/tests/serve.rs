@@ -223,3 +223,28 @@ async fn forwards_other_names_and_chases_external_names_upstream() {
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     dns.stop().await;
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_address_fails_to_bind() {
+    let dns = start(Resolvers::new(Vec::new())).await;
+    let (_tx, rx) = watch::channel(Arc::new(table()));
+    let second = server::listen(
+        LOOPBACK,
+        dns.addr.port(),
+        2,
+        Handler::new(rx, Arc::new(Resolvers::new(Vec::new()))),
+    )
+    .await;
+    assert!(
+        matches!(second, Err(server::ServeError::BindTcp { .. })),
+        "{second:?}"
+    );
+    // The first still answers.
+    let m = udp(
+        dns.addr,
+        &query("web.default.svc.cluster.local.", RecordType::A, 1),
+    )
+    .await;
+    assert_eq!(addresses(&m), vec!["10.96.5.6"]);
+    dns.stop().await;
+}
