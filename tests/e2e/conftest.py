@@ -36,15 +36,17 @@ def free_port():
 
 
 class Server:
-    """One `oxkube server` process on a free loopback port and a fresh data directory."""
+    """One `oxkube server` process on a free loopback port and a fresh data directory. The cluster
+    DNS (port 53 of the node's address: one per machine) runs only when asked for with `dns`."""
 
-    def __init__(self, *extra, agent=False, bind="127.0.0.1"):
+    def __init__(self, *extra, agent=False, dns=False, bind="127.0.0.1"):
         self.dir = tempfile.mkdtemp(prefix="oxkube-e2e-")
         self.port = free_port()
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         self.proc = subprocess.Popen(
             [OXKUBE, "server", "--data-dir", self.dir, "--bind-address", bind,
-             "--secure-port", str(self.port), *([] if agent else ["--disable-agent"]), *extra],
+             "--secure-port", str(self.port), *([] if agent else ["--disable-agent"]),
+             *([] if dns else ["--disable-dns"]), *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         deadline = time.time() + 30

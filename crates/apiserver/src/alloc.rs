@@ -59,12 +59,32 @@ impl ServiceCidr {
         ip > self.base && ip < self.base + self.size() - 1
     }
 
-    /// A free address, searching from `hint` (any number; wraps around the block).
+    /// How many addresses at the bottom of the block are kept for addresses asked for by value
+    /// (upstream's static band: a sixteenth of the block, at least 16, at most 256), so e.g. the
+    /// cluster DNS's 10.96.0.10 is free when its Service is made after others.
+    pub fn static_band(&self) -> u32 {
+        let size = self.size();
+        if size < 16 {
+            0
+        } else {
+            (size / 16).clamp(16, 256)
+        }
+    }
+
+    /// A free address, searching from `hint` (any number; wraps around): first above the static
+    /// band, then in it (upstream's AllocateNextWithOffset).
     pub fn free_ip(&self, taken: &HashSet<Ipv4Addr>, hint: u32) -> Option<Ipv4Addr> {
-        let usable = self.size() - 2;
-        (0..usable)
-            .map(|i| Ipv4Addr::from(self.base + 1 + (hint.wrapping_add(i) % usable)))
-            .find(|ip| !taken.contains(ip))
+        // Offsets from the network address: 1 ..= size - 2 are usable.
+        let last = self.size() - 2;
+        let band = self.static_band().min(last);
+        let pick = |from: u32, to: u32| {
+            let count = to + 1 - from;
+            (0..count)
+                .map(|i| Ipv4Addr::from(self.base + from + (hint.wrapping_add(i) % count)))
+                .find(|ip| !taken.contains(ip))
+        };
+        let upper = (band < last).then(|| pick(band + 1, last)).flatten();
+        upper.or_else(|| pick(1, band.max(1)))
     }
 }
 
@@ -101,6 +121,35 @@ mod tests {
         assert_eq!(cidr.free_ip(&taken, 0), None);
         let all: HashSet<u16> = NODE_PORTS.collect();
         assert_eq!(free_port(&all, 7), None);
+    }
+
+    #[test]
+    fn dynamic_addresses_leave_the_static_band_until_the_rest_is_full() {
+        let cidr: ServiceCidr = "10.96.0.0/12".parse().expect("cidr");
+        assert_eq!(cidr.static_band(), 256);
+        let dns = Ipv4Addr::new(10, 96, 0, 10);
+        for hint in [0, 9, 255, u32::MAX, 1 << 20] {
+            let ip = cidr.free_ip(&HashSet::new(), hint).expect("free");
+            assert!(
+                u32::from(ip) > u32::from(Ipv4Addr::new(10, 96, 1, 0)),
+                "{ip}"
+            );
+            assert_ne!(ip, dns);
+        }
+        // A /26 (64 addresses): a band of 16; once 17..=62 are taken the band is used.
+        let small: ServiceCidr = "10.1.0.0/26".parse().expect("cidr");
+        assert_eq!(small.static_band(), 16);
+        let base = u32::from(Ipv4Addr::new(10, 1, 0, 0));
+        let upper: HashSet<Ipv4Addr> = (17..=62).map(|i| Ipv4Addr::from(base + i)).collect();
+        let ip = small.free_ip(&upper, 3).expect("band");
+        assert!((1..=16).contains(&(u32::from(ip) - base)), "{ip}");
+        // A /29 is smaller than 16: no band.
+        let tiny: ServiceCidr = "10.2.0.0/29".parse().expect("cidr");
+        assert_eq!(tiny.static_band(), 0);
+        assert_eq!(
+            tiny.free_ip(&HashSet::new(), 0),
+            Some(Ipv4Addr::new(10, 2, 0, 1))
+        );
     }
 
     proptest! {

@@ -35,7 +35,7 @@ pub fn mem_total_kib(meminfo: &str) -> Option<u64> {
 }
 
 /// The address the host would send from to reach outside (no packet is sent), or loopback.
-fn default_ip() -> String {
+pub fn default_ip() -> String {
     let probe = || -> std::io::Result<String> {
         let socket = UdpSocket::bind("0.0.0.0:0")?;
         socket.connect("192.0.0.8:9")?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::{Api, Client};
+use oxkube_kubelet::dns::NodeDns;
 use oxkube_kubelet::log_server;
 use oxkube_kubelet::node::{self as kubelet_node, NodeFacts};
 use oxkube_kubelet::pod_sync::HostFacts;
@@ -31,7 +32,14 @@ pub struct NodeOptions {
     pub node_name: Option<String>,
     /// An existing CRI socket to use instead of starting containerd.
     pub runtime_endpoint: Option<PathBuf>,
+    /// The cluster DNS Service's address pods resolve with (kubelet's `--cluster-dns`).
+    pub cluster_dns: Vec<String>,
+    /// The cluster domain (kubelet's `--cluster-domain`).
+    pub cluster_domain: String,
 }
+
+/// Where the host's resolvers and search domains are read from (kubelet's `--resolv-conf`).
+const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// A step of bringing up the node that failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +68,18 @@ pub enum NodeError {
         #[source]
         source: kube::Error,
     },
+}
+
+/// The host's resolv.conf settings; unreadable means none (pods with the Default policy get an
+/// empty resolv.conf, as upstream's with `--resolv-conf` unreadable would fail to start).
+fn host_dns() -> oxkube_kubelet::dns::DnsConfig {
+    match std::fs::read_to_string(RESOLV_CONF) {
+        Ok(text) => oxkube_kubelet::dns::parse_resolv_conf(&text),
+        Err(e) => {
+            tracing::warn!(error = %e, path = RESOLV_CONF, "cannot read the host's resolv.conf");
+            Default::default()
+        }
+    }
 }
 
 /// Writes the pod network's config for `subnet`.
@@ -192,6 +212,11 @@ async fn serve(
         facts: Arc::new(HostFacts {
             host_ip: host.ip,
             runtime_scheme: "containerd".into(),
+        }),
+        dns: Arc::new(NodeDns {
+            cluster_dns: options.cluster_dns.clone(),
+            cluster_domain: options.cluster_domain.clone(),
+            host: host_dns(),
         }),
         relist: Some(RELIST),
     };

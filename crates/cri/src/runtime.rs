@@ -85,6 +85,11 @@ pub fn sandbox_config(config: &SandboxConfig, pod_logs: &Path) -> cri::PodSandbo
             attempt: config.attempt,
         }),
         hostname: config.hostname.clone(),
+        dns_config: Some(cri::DnsConfig {
+            servers: config.dns.servers.clone(),
+            searches: config.dns.searches.clone(),
+            options: config.dns.options.clone(),
+        }),
         log_directory: pod_logs
             .join(format!(
                 "{}_{}_{}",
@@ -250,6 +255,7 @@ impl CriRuntime {
                 attempt: meta.attempt,
                 hostname: meta.name,
                 ports: Vec::new(),
+                dns: Default::default(),
             },
             &self.pod_logs,
         );
@@ -504,12 +510,21 @@ mod tests {
                     host_port: 5353,
                     host_ip: String::new(),
                 }],
+                dns: oxkube_kubelet::dns::DnsConfig {
+                    servers: vec!["10.96.0.10".into()],
+                    searches: vec!["ns.svc.cluster.local".into()],
+                    options: vec!["ndots:5".into()],
+                },
             },
             Path::new("/d/pods"),
         );
         assert_eq!(sandbox.log_directory, "/d/pods/ns_web_u1");
         assert_eq!(sandbox.labels[POD_UID], "u1");
         assert_eq!(sandbox.port_mappings[0].protocol, cri::Protocol::Udp as i32);
+        let dns = sandbox.dns_config.as_ref().expect("dns");
+        assert_eq!(dns.servers, vec!["10.96.0.10"]);
+        assert_eq!(dns.searches, vec!["ns.svc.cluster.local"]);
+        assert_eq!(dns.options, vec!["ndots:5"]);
         let container = container_config(
             &ContainerConfig {
                 name: "c".into(),

@@ -332,6 +332,7 @@ mod tests {
             attempt: 0,
             hostname: "p".into(),
             ports: vec![],
+            dns: Default::default(),
         };
         let sandbox = fake
             .run_pod_sandbox(&sandbox_config)

@@ -11,6 +11,7 @@ use kube::{Api, Client};
 use tokio::time::Instant;
 
 use crate::dispatch::{self, Dispatcher};
+use crate::dns::NodeDns;
 
 use crate::fake::FakeRuntime;
 use crate::node::{self, NodeError, NodeFacts};
@@ -78,6 +79,7 @@ fn hollow(config: &HollowConfig, client: &Client, i: usize) -> Hollow {
             host_ip: internal_ip,
             runtime_scheme: "fake".into(),
         }),
+        dns: Arc::new(NodeDns::default()),
         relist: None,
     };
     Hollow {

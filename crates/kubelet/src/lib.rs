@@ -3,6 +3,7 @@
 
 pub mod agent;
 mod dispatch;
+pub mod dns;
 pub mod env;
 pub mod fake;
 pub mod hollow;

@@ -12,6 +12,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
+use crate::dns::{self, NodeDns};
 use crate::env::{self, Sources};
 use crate::pod_sync::{self, Action, Backoffs, HostFacts, Observed};
 use crate::runtime::{
@@ -29,6 +30,8 @@ pub struct NodeHandle {
     pub client: Client,
     pub runtime: Arc<dyn Runtime>,
     pub facts: Arc<HostFacts>,
+    /// The node's DNS settings pods' resolv.conf are made from.
+    pub dns: Arc<NodeDns>,
     /// How often an idle worker looks at the runtime again (upstream's PLEG relist), to see
     /// containers that ended; `None` when the runtime never changes on its own schedule.
     pub relist: Option<Duration>,
@@ -296,6 +299,7 @@ async fn act(
                 attempt: 0,
                 hostname: pod.metadata.name.clone().unwrap_or_default(),
                 ports: host_ports(pod),
+                dns: dns::pod_dns(pod, &node.dns),
             };
             runtime
                 .run_pod_sandbox(&config)

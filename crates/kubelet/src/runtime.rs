@@ -7,6 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use crate::dns::DnsConfig;
+
 /// What a pod sandbox is made from (CRI `PodSandboxConfig`, the parts used so far).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxConfig {
@@ -18,6 +20,8 @@ pub struct SandboxConfig {
     pub hostname: String,
     /// The pod's `hostPort`s.
     pub ports: Vec<PortMapping>,
+    /// The pod's resolv.conf settings.
+    pub dns: DnsConfig,
 }
 
 /// A host port forwarded to the pod (CRI `PortMapping`).

@@ -115,6 +115,12 @@ struct AgentArgs {
     /// Do not run the service proxy (nftables rules for Services, routes to other nodes' pods).
     #[arg(long)]
     disable_kube_proxy: bool,
+    /// The cluster DNS Service's IP that pods resolve with (kubelet's flag).
+    #[arg(long, default_value = "10.96.0.10")]
+    cluster_dns: IpAddr,
+    /// The cluster's DNS domain (kubelet's flag).
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +170,15 @@ struct ServerArgs {
     /// Do not run the service proxy with this machine's node.
     #[arg(long)]
     disable_kube_proxy: bool,
+    /// The cluster DNS Service's IP (in --service-cidr): the kube-dns Service's and what pods resolve with.
+    #[arg(long, default_value = "10.96.0.10")]
+    cluster_dns: IpAddr,
+    /// The cluster's DNS domain (kubelet's flag).
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// Do not run the cluster DNS in this process.
+    #[arg(long)]
+    disable_dns: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +191,8 @@ enum BenchArgs {
     Scheduler(SchedulerBenchArgs),
     /// The service proxy's rule writes into nftables of a private network namespace.
     Proxy(ProxyBenchArgs),
+    /// The cluster DNS's UDP queries/s on loopback, against a single-threaded baseline.
+    Dns(DnsBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +206,19 @@ struct ProxyBenchArgs {
     /// Endpoint changes timed per run.
     #[arg(long, default_value_t = 200)]
     changes: usize,
+}
+
+#[derive(Debug, Args)]
+struct DnsBenchArgs {
+    /// Services in the record table.
+    #[arg(long, default_value_t = 1000)]
+    services: usize,
+    /// Concurrent UDP clients, one query in flight each.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Queries per run.
+    #[arg(long, default_value_t = 200_000)]
+    queries: usize,
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +357,7 @@ pub enum BenchTarget {
     Api(oxkube_apiserver::bench::BenchOptions),
     Scheduler(oxkube_scheduler::bench::BenchOptions),
     Proxy(oxkube_proxy::bench::BenchOptions),
+    Dns(oxkube_dns::bench::Options),
 }
 
 /// Which store backend the server uses.
@@ -350,6 +381,15 @@ pub struct ServerConfig {
     pub tuning: oxkube_controllers::Tuning,
     /// The node this machine runs when `run_agent`.
     pub node: oxkube_cri::node::NodeOptions,
+    /// The cluster DNS's Service IP and domain, unless `--disable-dns`.
+    pub dns: Option<DnsConfig>,
+}
+
+/// The in-process cluster DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    pub service_ip: IpAddr,
+    pub domain: String,
 }
 
 /// A flag that parsed but makes no sense.
@@ -377,6 +417,10 @@ pub enum ConfigError {
     Token(#[from] oxkube_kubelet::join::TokenError),
     #[error("--node-name {0:?}: must be a lowercase DNS name (a-z, 0-9, '-', '.')")]
     NodeName(String),
+    #[error("--cluster-domain {0:?}: must be a lowercase DNS name")]
+    ClusterDomain(String),
+    #[error("--cluster-dns {ip}: must be an IPv4 address in --service-cidr {cidr}")]
+    ClusterDns { ip: IpAddr, cidr: String },
     #[error("cannot read this machine's host name for the node name; pass --node-name")]
     Hostname(#[source] std::io::Error),
     #[error("--hollow must be between 1 and {max}", max = oxkube_kubelet::hollow::MAX_NODES)]
@@ -385,6 +429,15 @@ pub enum ConfigError {
     JsonArray { flag: &'static str, value: String },
     #[error("-t {0:?}: must be a domain-qualified name with a tag, e.g. oxkube.local/busybox:1.35")]
     ImageName(String),
+}
+
+/// `--cluster-domain` without a trailing dot, checked.
+fn cluster_domain(domain: &str) -> Result<String, ConfigError> {
+    let trimmed = domain.trim_end_matches('.');
+    match dns_name(trimmed) {
+        true => Ok(trimmed.to_string()),
+        false => Err(ConfigError::ClusterDomain(domain.to_string())),
+    }
 }
 
 fn dns_name(name: &str) -> bool {
@@ -435,6 +488,8 @@ fn validate_agent(a: AgentArgs) -> Result<AgentConfig, ConfigError> {
                 data_dir: a.data_dir.clone(),
                 node_name: Some(name),
                 runtime_endpoint: a.container_runtime_endpoint,
+                cluster_dns: vec![a.cluster_dns.to_string()],
+                cluster_domain: cluster_domain(&a.cluster_domain)?,
             },
             run_proxy: !a.disable_kube_proxy,
         },
@@ -489,13 +544,31 @@ fn validate_server(a: ServerArgs) -> Result<ServerConfig, ConfigError> {
     {
         return Err(ConfigError::NodeName(name.clone()));
     }
+    let domain = cluster_domain(&a.cluster_domain)?;
+    let in_range = match a.cluster_dns {
+        IpAddr::V4(v4) => api.service_cidr.contains(v4),
+        IpAddr::V6(_) => false,
+    };
+    if !in_range {
+        return Err(ConfigError::ClusterDns {
+            ip: a.cluster_dns,
+            cidr: api.service_cidr.to_string(),
+        });
+    }
     let node = oxkube_cri::node::NodeOptions {
         data_dir: a.data_dir.clone(),
         node_name: a.node_name,
         runtime_endpoint: a.container_runtime_endpoint,
+        cluster_dns: vec![a.cluster_dns.to_string()],
+        cluster_domain: domain.clone(),
     };
+    let dns = (!a.disable_dns).then_some(DnsConfig {
+        service_ip: a.cluster_dns,
+        domain,
+    });
     Ok(ServerConfig {
         node,
+        dns,
         data_dir: a.data_dir,
         store,
         compaction_window,
@@ -661,6 +734,23 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
                 changes: a.changes,
             }))
         }
+        CliCommand::Bench(BenchArgs::Dns(a)) => {
+            if let Some((name, _)) = [
+                ("--services", a.services),
+                ("--clients", a.clients),
+                ("--queries", a.queries),
+            ]
+            .into_iter()
+            .find(|(_, n)| *n == 0)
+            {
+                return Err(ConfigError::BenchCount(name));
+            }
+            Command::Bench(BenchTarget::Dns(oxkube_dns::bench::Options {
+                services: a.services,
+                clients: a.clients,
+                queries: a.queries,
+            }))
+        }
         CliCommand::WhyPending(a) => Command::WhyPending(WhyPendingConfig {
             namespace: a.namespace,
             pod: a.pod,
@@ -708,6 +798,22 @@ mod tests {
             panic!("not a server config")
         };
         assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        let dns = s.dns.as_ref().expect("DNS on by default");
+        assert_eq!(dns.service_ip.to_string(), "10.96.0.10");
+        assert_eq!(dns.domain, "cluster.local");
+        assert_eq!(s.node.cluster_dns, vec!["10.96.0.10"]);
+        assert_eq!(s.node.cluster_domain, "cluster.local");
+        let Command::Server(other) = parse(args(
+            "oxkube server --disable-dns --cluster-dns 10.43.0.10 --service-cidr 10.43.0.0/16 --cluster-domain corp.",
+        ))
+        .expect("valid")
+        .command
+        else {
+            panic!("not a server config")
+        };
+        assert_eq!(other.dns, None);
+        assert_eq!(other.node.cluster_dns, vec!["10.43.0.10"]);
+        assert_eq!(other.node.cluster_domain, "corp");
         assert_eq!(
             s.store,
             StoreBackend::Etcd {
@@ -743,6 +849,8 @@ mod tests {
         };
         assert_eq!(node.node_name.as_deref(), Some("box"));
         assert_eq!(node.data_dir, PathBuf::from("/d"));
+        assert_eq!(node.cluster_dns, vec!["10.96.0.10"]);
+        assert_eq!(node.cluster_domain, "cluster.local");
         assert!(run_proxy);
         let Command::Agent(a) = parse(args(&format!("{real} --disable-kube-proxy")))
             .expect("valid")
@@ -797,6 +905,10 @@ mod tests {
             "oxkube server --secure-port 70000",
             "oxkube server --bind-address nowhere",
             "oxkube server --token-auth-file /no/such/file",
+            "oxkube server --cluster-dns 10.97.0.10 --service-cidr 10.96.0.0/16",
+            "oxkube server --cluster-dns fd00::10",
+            "oxkube server --cluster-domain Bad_Domain",
+            "oxkube bench dns --clients 0",
             "oxkube bench store --writers 0",
             "oxkube bench api --clients 0",
             "oxkube bench api --pods 0",

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -82,6 +82,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
             print!("{report}");
             Ok(())
         }
+        Command::Bench(BenchTarget::Dns(opts)) => {
+            let report = tokio::task::spawn_blocking(move || oxkube_dns::bench::run(&opts))
+                .await
+                .context("running the DNS benchmark")??;
+            print!("{report}");
+            Ok(())
+        }
         Command::WhyPending(w) => {
             let e = oxkube_scheduler::explain::query(&w.data_dir, &w.namespace, &w.pod).await?;
             if w.json {
@@ -132,6 +139,14 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
         true => Some(start_scheduler(&api.kubeconfig, &server.data_dir).await?),
         false => None,
     };
+    let (stop_dns, dns_stopped) = tokio::sync::oneshot::channel::<()>();
+    let dns = server.dns.clone().map(|dns| {
+        let node_name = server
+            .run_agent
+            .then(|| server.node.node_name.clone())
+            .flatten();
+        tokio::spawn(run_dns(api.kubeconfig.clone(), dns, node_name, dns_stopped))
+    });
     let (stop_node, node_stopped) = tokio::sync::oneshot::channel::<()>();
     let node = server.run_agent.then(|| {
         let kubeconfig = api.kubeconfig.clone();
@@ -157,6 +172,10 @@ async fn run_server(server: ServerConfig) -> anyhow::Result<()> {
     }
     if let Some(proxy) = proxy {
         let _ = proxy.await;
+    }
+    let _ = stop_dns.send(());
+    if let Some(dns) = dns {
+        let _ = dns.await;
     }
     if let Some((stop, task)) = scheduler {
         let _ = stop.send(());
@@ -323,6 +342,38 @@ async fn run_proxy(
     .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "the service proxy stopped");
+    }
+}
+
+/// The cluster DNS on this machine's node address, port 53, until `stop`; a failure (e.g. the
+/// port is taken) is logged and leaves the rest running.
+async fn run_dns(
+    kubeconfig: std::path::PathBuf,
+    dns: config::DnsConfig,
+    node_name: Option<String>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let result = async {
+        let client = admin_client(&kubeconfig).await?;
+        let listen_ip: std::net::IpAddr = oxkube_cri::host::default_ip()
+            .parse()
+            .context("the node's address")?;
+        let options = oxkube_dns::Options {
+            domain: dns.domain,
+            service_ip: dns.service_ip,
+            listen_ip,
+            port: 53,
+            resolv_conf: "/etc/resolv.conf".into(),
+            node_name,
+        };
+        oxkube_dns::run(client, options, async {
+            let _ = stop.await;
+        })
+        .await
+        .map_err(anyhow::Error::from)
+    };
+    if let Err(e) = result.await {
+        tracing::error!(error = %format!("{e:#}"), "the cluster DNS is not running; the rest keeps running");
     }
 }
 
