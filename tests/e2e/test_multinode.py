@@ -88,7 +88,7 @@ def cluster():
     make_network()
     server, agents, tmp = None, [], tempfile.mkdtemp(prefix="oxkube-img-")
     try:
-        server = Server(bind=GATEWAY)
+        server = Server(bind=GATEWAY, dns=True)
         agents = [Agent(server, node) for node in NODES]
         for a in agents:
             eventually(f"node {a.node} Ready", lambda a=a: a.proc.poll() is None and server.kubectl(
@@ -259,3 +259,21 @@ def test_a_network_policy_sees_the_real_source_of_a_pod_on_another_node(cluster)
     # Allowed only if the packet arrives from the client pod's own address (not its node's).
     assert finished_log(cluster, "np-client-a").split()[-1] == "guard-b"
     assert finished_log(cluster, "np-stranger-a").split()[-1] == "FAIL"
+
+
+def test_pods_on_both_nodes_find_a_service_by_name_through_the_cluster_dns(cluster, web):
+    _, pods = web
+    # busybox's nslookup has its own resolver (its libc one needs NSS files the image lacks); it
+    # asks the nameserver of the pod's resolv.conf: 10.96.0.10, DNATed by the node's proxy to the
+    # server's DNS.
+    script = GET + ("grep nameserver /etc/resolv.conf; "
+                    "ip=$(nslookup spread.default.svc.cluster.local | awk '/^Address/ {a=$NF} END {print a}'); "
+                    "echo resolved=$ip; for i in $(seq 1 40); do get $ip; done")
+    for node in NODES:
+        name = f"dns-client-{node}"
+        apply(cluster, pod(name, node, script, restart="Never"))
+        log = finished_log(cluster, name).split()
+        assert log[:2] == ["nameserver", "10.96.0.10"], log
+        svc_ip = cluster.kubectl("get", "svc", "spread", "-o", "jsonpath={.spec.clusterIP}").stdout
+        assert f"resolved={svc_ip}" in log, log
+        assert set(log[3:]) == pods, log
