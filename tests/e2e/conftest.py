@@ -163,11 +163,11 @@ def remove_proxy_state():
 
 
 @contextlib.contextmanager
-def real_node(name, *extra):
+def real_node(name, *extra, dns=False):
     """`oxkube server` running this machine's node `name` (containerd, CNI, the service proxy),
     with the busybox test images imported; on the way out every pod is deleted, the server stopped
     (it must exit 0), and its bridge, mounts, rules and data removed."""
-    s = Server("--node-name", name, *extra, agent=True)
+    s = Server("--node-name", name, *extra, agent=True, dns=dns)
     tmp = tempfile.mkdtemp(prefix="oxkube-img-")
     try:
         eventually("the node to be Ready", lambda: s.kubectl(

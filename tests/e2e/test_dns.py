@@ -3,18 +3,13 @@ records for a ClusterIP and a headless Service of a Deployment queried at the no
 UDP and TCP from the host, and the resolv.conf a pod gets."""
 
 import json
-import os
 import random
-import shutil
 import socket
 import struct
-import subprocess
-import tempfile
 
 import pytest
 
-from conftest import OXKUBE, Server, eventually as wait_for
-from test_node import BUSYBOX, build_image
+from conftest import BUSYBOX, eventually as wait_for, real_node
 
 NODE = "e2e-dns-node"
 A, SRV, AAAA = 1, 33, 28
@@ -83,40 +78,10 @@ def query(server_ip, name, qtype, tcp=False):
 
 @pytest.fixture(scope="module")
 def cluster():
-    s = Server("--node-name", NODE, agent=True, dns=True)
-    tmp = tempfile.mkdtemp(prefix="oxkube-dns-img-")
-    try:
+    with real_node(NODE, dns=True) as s:
         wait_for("the DNS to listen (port 53 of the node's address must be free)",
                  lambda: "cluster DNS listening" in s.read_log(), timeout=10)
-        wait_for("the node to be Ready", lambda: s.kubectl(
-            "get", "node", NODE, "-o",
-            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-            check=False).stdout == "True")
-        subprocess.run([OXKUBE, "image", "import", build_image(tmp, BUSYBOX, [], cmd=["sh"]),
-                        "--data-dir", s.dir], check=True)
         yield s
-    finally:
-        s.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1",
-                  "--wait=false", check=False)
-        try:
-            wait_for("every pod to be gone", lambda: s.kubectl(
-                "get", "pods", "-A", "-o", "name", check=False).stdout.strip() == "", timeout=30)
-        finally:
-            code = s.stop()
-            log = s.read_log()
-            bridges = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"],
-                                     capture_output=True, text=True).stdout
-            for line in bridges.splitlines():
-                name = line.split(":")[1].strip()
-                if name.startswith("oxk"):
-                    subprocess.run(["ip", "link", "del", name], check=False)
-            with open("/proc/mounts") as f:
-                mounts = [line.split()[1] for line in f if line.split()[1].startswith(s.dir)]
-            for m in reversed(mounts):
-                subprocess.run(["umount", m], capture_output=True, check=False)
-            shutil.rmtree(s.dir, ignore_errors=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-        assert code == 0, log
 
 
 def node_ip(s):

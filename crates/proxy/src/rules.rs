@@ -382,6 +382,26 @@ impl Ruleset {
         chain
     }
 
+    /// A service port's node port and external IPs refuse connections (nothing serves them).
+    fn reject_external(&mut self, port: &ServicePort) {
+        let proto = port.id.protocol.nft();
+        let reject = Some(format!("goto {REJECT_CHAIN}"));
+        if let Some(node_port) = port.node_port {
+            self.element(
+                NO_ENDPOINT_NODEPORTS,
+                format!("{proto} . {node_port}"),
+                reject.clone(),
+            );
+        }
+        for ip in &port.external_ips {
+            self.element(
+                NO_ENDPOINT_SERVICES,
+                format!("{ip} . {proto} . {}", port.port),
+                reject.clone(),
+            );
+        }
+    }
+
     /// The rules of a service port without session affinity: dispatch-map entries straight to the
     /// shared balancers, and a chain of its own only for `externalTrafficPolicy: Local`.
     fn port_shared(&mut self, node: &NodeContext, port: &ServicePort, eps: &Categorized) {
@@ -424,16 +444,7 @@ impl Ruleset {
             (!eps.cluster.is_empty(), false)
         };
         if !usable {
-            if let Some(node_port) = port.node_port {
-                self.element(
-                    NO_ENDPOINT_NODEPORTS,
-                    format!("{proto} . {node_port}"),
-                    reject.clone(),
-                );
-            }
-            for ip in &port.external_ips {
-                self.element(NO_ENDPOINT_SERVICES, dispatch(*ip), reject.clone());
-            }
+            self.reject_external(port);
             return;
         }
         let mut entries: Vec<(Via, String, &'static str, String)> = Vec::new();
@@ -611,18 +622,7 @@ impl Ruleset {
                     self.element(SERVICE_IPS, key(*ip), to.clone());
                 }
             }
-            None => {
-                if let Some(node_port) = port.node_port {
-                    self.element(
-                        NO_ENDPOINT_NODEPORTS,
-                        format!("{proto} . {node_port}"),
-                        reject.clone(),
-                    );
-                }
-                for ip in &port.external_ips {
-                    self.element(NO_ENDPOINT_SERVICES, key(*ip), reject.clone());
-                }
-            }
+            None => self.reject_external(port),
         }
     }
 }
