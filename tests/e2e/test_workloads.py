@@ -1,10 +1,11 @@
 """The workload and node controllers inside `oxkube server`, driven by the real kubectl 1.37 with
 hollow nodes (`oxkube agent --hollow 3`, plus one more agent whose node is made to fall silent):
 Jobs with failures and backoffLimit, Indexed Jobs, StatefulSet ordered start with claims,
-Endpoints/EndpointSlices following pods, a silent node tainted and its pods evicted, and a CronJob
+Endpoints/EndpointSlices following pods, a DaemonSet on every node, a silent node tainted and its pods evicted, and a CronJob
 firing within one real minute.
 
-Pod templates name a hollow node in `spec.nodeName` (this suite runs without the scheduler)."""
+Pod templates name a hollow node in `spec.nodeName`, except the DaemonSet's, which the server's
+scheduler places."""
 
 import json
 import os
@@ -229,6 +230,37 @@ spec:
     eventually("echo-b not ready in the slice",
                lambda: (slice_endpoints() or [])[:1] == [("echo-a", True)]
                and all(not r for n, r in (slice_endpoints() or [])[1:]))
+
+
+def test_daemonset_runs_one_pod_on_every_node_through_the_scheduler(cluster):
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet",
+          "metadata": {"name": "every-node", "namespace": "default"},
+          "spec": {"selector": {"matchLabels": {"app": "every-node"}},
+                   "template": {"metadata": {"labels": {"app": "every-node"}},
+                                "spec": {"containers": [{"name": "c", "image": "busybox",
+                                                         "command": ["sleep", "3600"]}]}}}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(ds))
+    nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    names = sorted(n["metadata"]["name"] for n in nodes)
+
+    def status():
+        st = json.loads(cluster.kubectl("get", "ds", "every-node", "-o", "json").stdout).get("status", {})
+        return (st.get("desiredNumberScheduled") == len(names) and st.get("numberReady") == len(names)
+                and st.get("updatedNumberScheduled") == len(names))
+
+    eventually("every node's pod ready", status, timeout=60)
+    pods = json.loads(cluster.kubectl("get", "pods", "-l", "app=every-node", "-o", "json").stdout)["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == names
+    # Placed by the scheduler (the controller sets node affinity, not nodeName), tolerating a
+    # node's trouble as upstream's DaemonSet pods do.
+    for p in pods:
+        terms = p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert terms["nodeSelectorTerms"][0]["matchFields"][0]["values"] == [p["spec"]["nodeName"]]
+        keys = {t.get("key") for t in p["spec"].get("tolerations", [])}
+        assert {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"} <= keys, keys
+    out = cluster.kubectl("rollout", "status", "ds/every-node", "--timeout=30s").stdout
+    assert "successfully rolled out" in out, out
+    cluster.kubectl("delete", "ds", "every-node", "--wait=true", "--timeout=60s")
 
 
 def test_a_silent_node_is_tainted_and_its_pods_evicted(cluster):
