@@ -2,6 +2,7 @@
 //! kernel — each applied as one transaction (`nft -f`), so packets see the old rules or the new,
 //! never a mix; and the kernel boundary itself behind the `Netfilter` trait, with a recording fake.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -95,26 +96,21 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
             declare_collection(&mut out, name, c);
         }
     }
-    // Elements: removed or changed keys go, new or changed ones come.
-    for (name, c) in &old.collections {
-        let gone: Vec<&String> = c
-            .elements
-            .iter()
-            .filter(|(k, v)| {
-                new.collections
-                    .get(name)
-                    .is_some_and(|n| n.elements.get(*k) != Some(v))
-            })
-            .map(|(k, _)| k)
-            .collect();
-        if !gone.is_empty() {
-            let keys: Vec<&str> = gone.iter().map(|k| k.as_str()).collect();
+    // Elements: removed or changed keys go, new or changed ones come (one merge-walk per
+    // collection over both sorted element maps).
+    let mut added: Vec<(&String, Vec<(&String, &Option<String>)>)> = Vec::new();
+    let empty = BTreeMap::new();
+    for (name, c) in &new.collections {
+        let before = old.collections.get(name).map_or(&empty, |o| &o.elements);
+        let (gone, came) = element_changes(before, &c.elements);
+        if !gone.is_empty() && old.collections.contains_key(name) {
             let _ = writeln!(
                 out,
                 "delete element ip {TABLE} {name} {{ {} }}",
-                keys.join(", ")
+                gone.join(", ")
             );
         }
+        added.push((name, came));
     }
     for (name, c) in &new.chains {
         match old.chains.get(name) {
@@ -126,15 +122,8 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
             None => add_rules(&mut out, name, &c.rules),
         }
     }
-    for (name, c) in &new.collections {
-        let old_elements = old.collections.get(name).map(|o| &o.elements);
-        add_elements(
-            &mut out,
-            name,
-            c.elements
-                .iter()
-                .filter(|(k, v)| old_elements.and_then(|o| o.get(*k)) != Some(*v)),
-        );
+    for (name, came) in added {
+        add_elements(&mut out, name, came.into_iter());
     }
     let gone_chains: Vec<&String> = old
         .chains
@@ -154,6 +143,43 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
         }
     }
     out
+}
+
+/// The keys `before` loses (removed, or whose value changes) and the elements `after` brings (new,
+/// or with a changed value), walking both sorted maps once.
+fn element_changes<'a>(
+    before: &'a BTreeMap<String, Option<String>>,
+    after: &'a BTreeMap<String, Option<String>>,
+) -> (Vec<&'a str>, Vec<(&'a String, &'a Option<String>)>) {
+    let (mut gone, mut came) = (Vec::new(), Vec::new());
+    let mut b = before.iter().peekable();
+    let mut a = after.iter().peekable();
+    loop {
+        match (b.peek(), a.peek()) {
+            (None, None) => break,
+            (Some(_), None) => gone.extend(b.by_ref().map(|(k, _)| k.as_str())),
+            (None, Some(_)) => came.extend(a.by_ref()),
+            (Some((bk, bv)), Some((ak, av))) => match bk.cmp(ak) {
+                std::cmp::Ordering::Less => {
+                    gone.push(bk.as_str());
+                    b.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    came.push((*ak, *av));
+                    a.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if bv != av {
+                        gone.push(bk.as_str());
+                        came.push((*ak, *av));
+                    }
+                    b.next();
+                    a.next();
+                }
+            },
+        }
+    }
+    (gone, came)
 }
 
 /// Applying a script failed.
