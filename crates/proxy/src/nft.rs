@@ -98,7 +98,7 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
     }
     // Elements: removed or changed keys go, new or changed ones come (one merge-walk per
     // collection over both sorted element maps).
-    let mut added: Vec<(&String, Vec<(&String, &Option<String>)>)> = Vec::new();
+    let mut added: Vec<(&String, Elements)> = Vec::new();
     let empty = BTreeMap::new();
     for (name, c) in &new.collections {
         let before = old.collections.get(name).map_or(&empty, |o| &o.elements);
@@ -145,12 +145,15 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
     out
 }
 
+/// Set or map elements (key, value) borrowed from a rule set.
+type Elements<'a> = Vec<(&'a String, &'a Option<String>)>;
+
 /// The keys `before` loses (removed, or whose value changes) and the elements `after` brings (new,
 /// or with a changed value), walking both sorted maps once.
 fn element_changes<'a>(
     before: &'a BTreeMap<String, Option<String>>,
     after: &'a BTreeMap<String, Option<String>>,
-) -> (Vec<&'a str>, Vec<(&'a String, &'a Option<String>)>) {
+) -> (Vec<&'a str>, Elements<'a>) {
     let (mut gone, mut came) = (Vec::new(), Vec::new());
     let mut b = before.iter().peekable();
     let mut a = after.iter().peekable();
