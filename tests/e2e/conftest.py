@@ -58,6 +58,9 @@ class Server:
                 if r.returncode == 0 and r.stdout.strip() == "ok":
                     return
             time.sleep(0.1)
+        # Never left running (it would hold ports and, with a node, containerd) when a test gives up.
+        self.proc.kill()
+        self.proc.wait(timeout=30)
         raise RuntimeError("server never became ready:\n" + self.read_log())
 
     def read_log(self):
