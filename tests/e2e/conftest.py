@@ -130,9 +130,10 @@ BUSYBOX = "oxkube.local/busybox:1.35"
 SERVE = ("mkdir -p /www && hostname > /www/index.html && httpd -p 8080 -h /www && "
          "trap 'sleep 2; exit 0' TERM; while true; do sleep 1; done")
 
-# `get IP [PORT]`: the body of http://IP:PORT/ (port 80 by default) (busybox-static's wget crashes without NSS files; nc does not),
-# or FAIL.
-GET = ("get() { r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $1 ${2:-80} | tail -n 1); "
+# `get IP [PORT]`: the body of http://IP:PORT/ (port 80 by default), or FAIL. busybox-static's wget
+# crashes without NSS files, nc does not; nc's own complaints are dropped (they would race FAIL into
+# the log, stderr and stdout being separate streams).
+GET = ("get() { r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $1 ${2:-80} 2>/dev/null | tail -n 1); "
        "[ -n \"$r\" ] && echo \"$r\" || echo FAIL; }; ")
 
 
