@@ -330,16 +330,8 @@ async fn run_proxy(
     let options = oxkube_proxy::Options {
         node_name,
         settle: std::time::Duration::from_millis(5),
-        routes: true,
     };
-    let result = oxkube_proxy::run(
-        client,
-        options,
-        Arc::new(oxkube_proxy::nft::Nft::default()),
-        Some(Arc::new(oxkube_proxy::routes::IpRoutes)),
-        stop,
-    )
-    .await;
+    let result = oxkube_proxy::run(client, options, oxkube_proxy::Kernel::host(), stop).await;
     if let Err(e) = result {
         tracing::error!(error = %e, "the service proxy stopped");
     }

@@ -14,4 +14,4 @@ pub mod routes;
 pub mod rules;
 pub mod runner;
 
-pub use runner::{Options, ProxyError, run};
+pub use runner::{Kernel, Options, ProxyError, run};

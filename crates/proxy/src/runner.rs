@@ -29,8 +29,27 @@ pub struct Options {
     /// How long a change may settle before the rules are written (changes arriving meanwhile
     /// share one write).
     pub settle: Duration,
-    /// Whether to program routes to other nodes' pod CIDRs (host-gw).
-    pub routes: bool,
+}
+
+/// The kernel boundaries the proxy writes to, each behind its trait (real or fake).
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    pub netfilter: Arc<dyn Netfilter>,
+    /// Routes to other nodes' pod CIDRs (host-gw); `None` leaves routing alone.
+    pub routes: Option<Arc<dyn Routes>>,
+    /// Stale UDP flows; `None` leaves conntrack alone.
+    pub conntrack: Option<Arc<dyn crate::conntrack::Conntrack>>,
+}
+
+impl Kernel {
+    /// This network namespace's nftables, routing table and conntrack, through their tools.
+    pub fn host() -> Kernel {
+        Kernel {
+            netfilter: Arc::new(crate::nft::Nft::default()),
+            routes: Some(Arc::new(crate::routes::IpRoutes)),
+            conntrack: Some(Arc::new(crate::conntrack::ConntrackTool)),
+        }
+    }
 }
 
 /// What the proxy failed at.
@@ -135,9 +154,7 @@ enum State {
 
 /// The loop's memory between writes.
 struct Syncer {
-    netfilter: Arc<dyn Netfilter>,
-    conntrack: Option<Arc<dyn crate::conntrack::Conntrack>>,
-    routes: Option<Arc<dyn Routes>>,
+    kernel: Kernel,
     /// What the kernel holds, when known.
     applied: Option<Ruleset>,
 }
@@ -150,12 +167,12 @@ impl Syncer {
             None => nft::full(&rules),
         };
         if !script.is_empty()
-            && let Err(e) = self.netfilter.apply(&script)
+            && let Err(e) = self.kernel.netfilter.apply(&script)
         {
             self.applied = None;
             return Err(format!("{e}"));
         }
-        if let (Some(old), Some(ct)) = (&self.applied, &self.conntrack) {
+        if let (Some(old), Some(ct)) = (&self.applied, &self.kernel.conntrack) {
             let stale = crate::conntrack::stale(old, &rules);
             if !stale.is_empty()
                 && let Err(e) = ct.delete(&stale)
@@ -164,7 +181,7 @@ impl Syncer {
             }
         }
         self.applied = Some(rules);
-        if let Some(r) = &self.routes {
+        if let Some(r) = &self.kernel.routes {
             r.sync(wanted_routes).map_err(|e| format!("{e}"))?;
         }
         Ok(())
@@ -176,8 +193,7 @@ impl Syncer {
 pub async fn run(
     client: Client,
     options: Options,
-    netfilter: Arc<dyn Netfilter>,
-    route_table: Option<Arc<dyn Routes>>,
+    kernel: Kernel,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ProxyError> {
     let (changed, mut changes) = watch::channel(0u64);
@@ -203,9 +219,7 @@ pub async fn run(
         () = &mut shutdown => return Ok(()),
     }
     let mut syncer = Syncer {
-        conntrack: Some(Arc::new(crate::conntrack::ConntrackTool)),
-        netfilter,
-        routes: options.routes.then_some(route_table).flatten(),
+        kernel,
         applied: None,
     };
     let mut state = State::Settling;
@@ -270,9 +284,11 @@ mod tests {
     fn the_first_sync_writes_everything_then_only_differences_and_a_failure_rewrites() {
         let recorder = Recorder::default();
         let mut syncer = Syncer {
-            conntrack: None,
-            netfilter: Arc::new(recorder.clone()),
-            routes: None,
+            kernel: Kernel {
+                netfilter: Arc::new(recorder.clone()),
+                routes: None,
+                conntrack: None,
+            },
             applied: None,
         };
         let empty = compute(&node(), std::iter::empty());
