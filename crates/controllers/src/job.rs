@@ -563,6 +563,51 @@ pub fn reconcile(job: &Job, pods: &[Pod], now: Timestamp) -> JobSync {
     sync
 }
 
+/// The writes of one sync that the next must find in its informers before it acts (upstream's
+/// expectations for finalizer removals and deletions, plus the Job's own status write): a stale
+/// cache would otherwise drop a pod's counted outcome, or count it twice, or create again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fence {
+    /// The Job's resourceVersion after its status write.
+    pub status_rv: Option<String>,
+    /// Pods (by UID) whose tracking finalizer was removed.
+    pub released: Vec<String>,
+    /// Pods (by UID) deleted.
+    pub deleted: Vec<String>,
+}
+
+impl Fence {
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.status_rv.is_none() && self.released.is_empty() && self.deleted.is_empty()
+    }
+
+    /// Whether `job` and `pods` (as the informers hold them) show every write: the Job at
+    /// `status_rv` or later, each released pod without the finalizer, each deleted pod marked for
+    /// deletion; a pod that is gone shows both.
+    pub fn observed(&self, job: &Job, pods: &[Pod]) -> bool {
+        let revision = |rv: Option<&str>| rv.and_then(|rv| rv.parse::<u64>().ok());
+        let job_seen = match (
+            revision(self.status_rv.as_deref()),
+            revision(job.metadata.resource_version.as_deref()),
+        ) {
+            (Some(written), Some(cached)) => cached >= written,
+            // Not comparable (not ours): never hold the Job back on it.
+            _ => true,
+        };
+        let pod = |uid: &String| pods.iter().find(|p| p.metadata.uid.as_ref() == Some(uid));
+        job_seen
+            && self
+                .released
+                .iter()
+                .all(|uid| pod(uid).is_none_or(|p| !has_finalizer(p)))
+            && self
+                .deleted
+                .iter()
+                .all(|uid| pod(uid).is_none_or(|p| p.metadata.deletion_timestamp.is_some()))
+    }
+}
+
 /// Plans creations and deletions for a running Job.
 #[allow(clippy::too_many_arguments)]
 fn plan_pods(
@@ -652,6 +697,11 @@ pub struct JobController {
     pods: crate::informer::Informer<Pod>,
     queue: crate::queue::WorkQueue<crate::informer::ObjectKey>,
     expectations: crate::expectations::Expectations<crate::informer::ObjectKey>,
+    /// Each Job's last writes, with when they were made (they stop holding it back after
+    /// upstream's expectations TTL).
+    fences: std::sync::Arc<
+        parking_lot::Mutex<BTreeMap<crate::informer::ObjectKey, (Fence, Timestamp)>>,
+    >,
     recorder: crate::events::Recorder,
 }
 
@@ -685,6 +735,7 @@ impl JobController {
             pods,
             queue,
             expectations,
+            fences: Default::default(),
             recorder: ctx.recorder.for_component("job-controller"),
         }
     }
@@ -727,6 +778,7 @@ impl crate::manager::Controller for JobController {
         let Some(job) = self.jobs.get(&key.namespace, &key.name) else {
             // The Job is gone: its pods' finalizers must not keep them.
             self.expectations.delete(key);
+            self.fences.lock().remove(key);
             for pod in self.pods.by_namespace(&key.namespace) {
                 let orphan = crate::owner::controller_ref(&pod.metadata)
                     .is_some_and(|o| o.kind == "Job" && o.name == key.name);
@@ -745,20 +797,43 @@ impl crate::manager::Controller for JobController {
             .map(|p| (*p).clone())
             .collect();
         let now = self.ctx.clock.now();
+        let waiting = self.fences.lock().get(key).is_some_and(|(fence, at)| {
+            !fence.observed(&job, &pods)
+                && now.duration_since(*at) <= crate::expectations::EXPECTATIONS_TTL
+        });
+        if waiting {
+            // The informers' events for our writes enqueue the Job again; this is a backstop.
+            self.queue.add_after(key.clone(), Duration::from_secs(1));
+            return Ok(());
+        }
         let mut sync = reconcile(&job, &pods, now);
         if !self.expectations.satisfied(key) {
             sync.create.clear();
         }
         let job_api: kube::Api<Job> =
             kube::Api::namespaced(self.ctx.client.clone(), &key.namespace);
-        if job.status.as_ref() != Some(&sync.status) {
-            let status = serde_json::to_value(&sync.status).unwrap_or_default();
-            crate::shell::patch_status(&job_api, "Job", &key.name, status).await?;
-        }
         let by_name: BTreeMap<&str, &Pod> = pods
             .iter()
             .filter_map(|p| Some((p.metadata.name.as_deref()?, p)))
             .collect();
+        let uid_of = |name: &String| by_name.get(name.as_str())?.metadata.uid.clone();
+        // Recorded before writing: a write that fails half-way still holds the next sync back
+        // until whatever did land is seen.
+        let mut fence = Fence {
+            status_rv: None,
+            released: sync.remove_finalizer.iter().filter_map(uid_of).collect(),
+            deleted: sync.delete.iter().filter_map(uid_of).collect(),
+        };
+        self.fences.lock().insert(key.clone(), (fence.clone(), now));
+        if job.status.as_ref() != Some(&sync.status) {
+            let status = serde_json::to_value(&sync.status).unwrap_or_default();
+            fence.status_rv =
+                crate::shell::patch_status(&job_api, "Job", &key.name, status).await?;
+            self.fences.lock().insert(key.clone(), (fence.clone(), now));
+        }
+        if fence.is_empty() {
+            self.fences.lock().remove(key);
+        }
         for name in &sync.remove_finalizer {
             if let Some(pod) = by_name.get(name.as_str()) {
                 self.release(&pod_api, pod).await?;
@@ -1068,5 +1143,44 @@ mod tests {
             ("True", Some("JobSuspended"))
         );
         assert!(s.create.is_empty());
+    }
+
+    #[test]
+    fn a_fence_holds_until_the_informers_show_every_write() {
+        let mut j = job(JobSpec::default());
+        j.metadata.resource_version = Some("41".into());
+        let fence = Fence {
+            status_rv: Some("42".into()),
+            released: vec!["a".into()],
+            deleted: vec!["b".into()],
+        };
+        let a = tracked(pod("a", "Succeeded", false));
+        let b = tracked(pod("b", "Running", true));
+        // Nothing seen yet: the Job is older than its status write.
+        assert!(!fence.observed(&j, &[a.clone(), b.clone()]));
+        j.metadata.resource_version = Some("42".into());
+        // The status is seen, but `a` still has its finalizer and `b` is not marked deleted.
+        assert!(!fence.observed(&j, &[a.clone(), b.clone()]));
+        let mut a_released = a.clone();
+        a_released.metadata.finalizers = Some(vec![]);
+        assert!(!fence.observed(&j, &[a_released.clone(), b.clone()]));
+        let mut b_deleting = b.clone();
+        b_deleting.metadata.deletion_timestamp = Some(Time(ts("2026-01-01T00:01:00Z")));
+        assert!(fence.observed(&j, &[a_released, b_deleting]));
+        // Pods that are gone show both writes.
+        assert!(fence.observed(&j, &[]));
+    }
+
+    #[test]
+    fn a_fence_never_holds_on_a_resource_version_it_cannot_compare() {
+        let mut j = job(JobSpec::default());
+        j.metadata.resource_version = Some("not-a-number".into());
+        let fence = Fence {
+            status_rv: Some("42".into()),
+            ..Default::default()
+        };
+        assert!(fence.observed(&j, &[]));
+        assert!(!fence.is_empty());
+        assert!(Fence::default().is_empty());
     }
 }

@@ -134,7 +134,8 @@ impl Controller for ServiceLbController {
             &key.name,
             serde_json::json!({ "loadBalancer": { "ingress": ingress } }),
         )
-        .await
+        .await?;
+        Ok(())
     }
 }
 

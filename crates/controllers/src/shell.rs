@@ -182,13 +182,14 @@ pub async fn delete_then_create_pods<O: Resource<DynamicType = ()>>(
     Ok(())
 }
 
-/// Merge-patches `name`'s status subresource with `status`.
+/// Merge-patches `name`'s status subresource with `status`; the object's new resourceVersion, or
+/// `None` when it is gone.
 pub async fn patch_status<K>(
     api: &Api<K>,
     kind: &'static str,
     name: &str,
     status: Value,
-) -> Result<(), ShellError>
+) -> Result<Option<String>, ShellError>
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -197,8 +198,8 @@ where
         .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
+        Ok(obj) => Ok(obj.meta().resource_version.clone()),
+        Err(e) if not_found(&e) => Ok(None),
         Err(source) => Err(ShellError::Write {
             kind,
             name: name.to_string(),
