@@ -267,3 +267,32 @@ def test_background_deletion_removes_dependents(cluster):
     eventually("replica sets and pods gone",
                lambda: not get_json(cluster, "rs", "-n", ns)["items"]
                and not get_json(cluster, "pods", "-n", ns)["items"], timeout=45)
+
+
+def test_a_resource_quota_shows_what_its_namespace_uses(cluster):
+    ns = make_ns(cluster, "quota")
+    k = lambda *a, **kw: cluster.kubectl(*a, "-n", ns, **kw)
+    k("create", "quota", "q", "--hard=pods=10,requests.cpu=4,limits.memory=8Gi,configmaps=20,"
+      "count/deployments.apps=5,services=3")
+    k("apply", "-f", "-", input=deployment("web", 2, "nginx:1.0", extra_spec="").replace(
+        "command: [\"sleep\", \"3600\"]",
+        "command: [\"sleep\", \"3600\"]\n        resources:\n"
+        "          requests: {cpu: 250m}\n          limits: {memory: 1Gi}"))
+    k("create", "configmap", "extra", "--from-literal=a=b")
+    k("create", "service", "clusterip", "web", "--tcp=80:80")
+
+    def used():
+        status = get_json(cluster, "resourcequota", "q", "-n", ns).get("status", {})
+        return status.get("used")
+
+    want = {"pods": "2", "requests.cpu": "500m", "limits.memory": "2Gi",
+            # kube-root-ca.crt, published by the ServiceAccount controller, counts too.
+            "configmaps": "2", "count/deployments.apps": "1", "services": "1"}
+    eventually("the quota's usage", lambda: used() == want, timeout=30)
+    out = k("describe", "quota", "q").stdout
+    assert "requests.cpu" in out and "500m" in out
+    # Usage follows deletions.
+    k("scale", "deployment/web", "--replicas=1")
+    k("delete", "configmap", "extra")
+    want.update({"pods": "1", "requests.cpu": "250m", "limits.memory": "1Gi", "configmaps": "1"})
+    eventually("the quota's usage after deletions", lambda: used() == want, timeout=30)

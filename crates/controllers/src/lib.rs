@@ -117,6 +117,7 @@ pub async fn controllers(ctx: &Context, options: &Options) -> Vec<Runner> {
             ctx,
             options.tuning.terminated_pod_gc_threshold,
         )),
+        Runner::new(resourcequota::ResourceQuotaController::new(ctx, &catalogue)),
     ];
     // Last: these watch every other resource through metadata views, reusing the typed informers the
     // controllers above registered (a type first asked for here gets a dynamic informer).

@@ -1,8 +1,10 @@
-//! The ResourceQuota controller's pure core (upstream `pkg/controller/resourcequota` with the
-//! core evaluators): a quota's `status.used` for each resource in `spec.hard`, from the
-//! namespace's pods, services, claims and object counts.
+//! The ResourceQuota controller (upstream `pkg/controller/resourcequota` with the core
+//! evaluators): a quota's `status.used` for each resource in `spec.hard`, from the namespace's
+//! pods, services, claims and object counts (`configmaps`, `count/<resource>.<group>` …), kept
+//! current from the shared informers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, Pod, ResourceQuota, ResourceQuotaStatus, ResourceRequirements, Service,
@@ -198,6 +200,30 @@ fn used(resource: &str, usage: &Usage) -> Milli {
     }
 }
 
+/// The resource a quota's object-count name counts, as `(group, plural)`: `count/<plural>` (core),
+/// `count/<plural>.<group>`, or one of upstream's legacy names (`configmaps`, `secrets`,
+/// `replicationcontrollers`, `resourcequotas`). `None` for names the evaluators compute
+/// (pods, services, claims, compute resources) and for anything else.
+pub fn counted_resource(name: &str) -> Option<(String, String)> {
+    if let Some(rest) = name.strip_prefix("count/") {
+        let (plural, group) = rest.split_once('.').unwrap_or((rest, ""));
+        if plural.is_empty()
+            || matches!(
+                (plural, group),
+                ("pods" | "services" | "persistentvolumeclaims", "")
+            )
+        {
+            return None;
+        }
+        return Some((group.to_string(), plural.to_string()));
+    }
+    matches!(
+        name,
+        "configmaps" | "secrets" | "replicationcontrollers" | "resourcequotas"
+    )
+    .then(|| (String::new(), name.to_string()))
+}
+
 /// The status to write for `quota`, or `None` when it already says it.
 pub fn reconcile(quota: &ResourceQuota, usage: &Usage) -> Option<ResourceQuotaStatus> {
     let hard = quota
@@ -214,6 +240,169 @@ pub fn reconcile(quota: &ResourceQuota, usage: &Usage) -> Option<ResourceQuotaSt
         used: Some(used),
     };
     (quota.status.as_ref() != Some(&status)).then_some(status)
+}
+
+/// How often every quota is recomputed even without a change (upstream's
+/// `--resource-quota-sync-period`).
+const RESYNC: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The controller over the ResourceQuota, Pod, Service and PersistentVolumeClaim informers and a
+/// metadata view of every other countable resource.
+pub struct ResourceQuotaController {
+    ctx: crate::manager::Context,
+    quotas: crate::informer::Informer<ResourceQuota>,
+    pods: crate::informer::Informer<Pod>,
+    services: crate::informer::Informer<Service>,
+    claims: crate::informer::Informer<PersistentVolumeClaim>,
+    /// Metadata views by `(group, plural)`, for object counts.
+    counted: HashMap<(String, String), Arc<dyn crate::informer::MetaInformer>>,
+    queue: crate::queue::WorkQueue<crate::informer::ObjectKey>,
+}
+
+impl std::fmt::Debug for ResourceQuotaController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceQuotaController")
+            .field("counted", &self.counted.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Queues every quota of `namespace`.
+fn enqueue_namespace(
+    quotas: &crate::informer::Informer<ResourceQuota>,
+    queue: &crate::queue::WorkQueue<crate::informer::ObjectKey>,
+    namespace: &str,
+) {
+    for q in quotas.by_namespace(namespace) {
+        queue.add(crate::informer::ObjectKey::of(q.as_ref()));
+    }
+}
+
+impl ResourceQuotaController {
+    /// Registers on the shared informers: a quota change queues it; a change of anything a quota
+    /// can count queues the quotas of its namespace.
+    pub fn new(ctx: &crate::manager::Context, catalogue: &crate::resources::Catalogue) -> Self {
+        use crate::informer::{Change, ObjectKey};
+        let queue = crate::queue::WorkQueue::new();
+        let quotas = ctx.informers.typed::<ResourceQuota>();
+        let q = queue.clone();
+        quotas.on_change(move |c| {
+            if !matches!(c, Change::Deleted(_)) {
+                q.add(ObjectKey::of(crate::shell::changed(c)));
+            }
+        });
+        fn watch<K: crate::informer::Object>(
+            informer: &crate::informer::Informer<K>,
+            quotas: &crate::informer::Informer<ResourceQuota>,
+            queue: &crate::queue::WorkQueue<ObjectKey>,
+        ) {
+            let (quotas, queue) = (quotas.clone(), queue.clone());
+            informer.on_change(move |c| {
+                let ns = crate::shell::changed(c).meta().namespace.clone();
+                enqueue_namespace(&quotas, &queue, ns.as_deref().unwrap_or_default());
+            });
+        }
+        let pods = ctx.informers.typed::<Pod>();
+        let services = ctx.informers.typed::<Service>();
+        let claims = ctx.informers.typed::<PersistentVolumeClaim>();
+        watch(&pods, &quotas, &queue);
+        watch(&services, &quotas, &queue);
+        watch(&claims, &quotas, &queue);
+        let mut counted = HashMap::new();
+        for served in catalogue.all() {
+            let r = &served.resource;
+            let evaluated = r.group.is_empty()
+                && matches!(
+                    r.plural.as_str(),
+                    "pods" | "services" | "persistentvolumeclaims"
+                );
+            if !served.namespaced
+                || evaluated
+                || r.kind == "Event"
+                || !(served.can("list") && served.can("watch"))
+            {
+                continue;
+            }
+            let meta = ctx.informers.meta(r);
+            let (quotas, queue) = (quotas.clone(), queue.clone());
+            meta.on_meta_change(Arc::new(move |old, new| {
+                if let Some(ns) = new.or(old).and_then(|m| m.namespace.as_deref()) {
+                    enqueue_namespace(&quotas, &queue, ns);
+                }
+            }));
+            counted.insert((r.group.clone(), r.plural.clone()), meta);
+        }
+        ResourceQuotaController {
+            ctx: ctx.clone(),
+            quotas,
+            pods,
+            services,
+            claims,
+            counted,
+            queue,
+        }
+    }
+
+    /// What the quota's namespace holds, for the resources it names.
+    fn usage(&self, quota: &ResourceQuota, namespace: &str) -> Usage {
+        let owned = |v: Vec<Arc<Pod>>| v.iter().map(|p| (**p).clone()).collect();
+        let counts = quota
+            .spec
+            .as_ref()
+            .and_then(|s| s.hard.as_ref())
+            .into_iter()
+            .flat_map(|h| h.keys())
+            .filter_map(|name| {
+                let view = self.counted.get(&counted_resource(name)?)?;
+                let n = i64::try_from(view.in_namespace(namespace).len()).unwrap_or(i64::MAX);
+                Some((name.clone(), n))
+            })
+            .collect();
+        Usage {
+            pods: owned(self.pods.by_namespace(namespace)),
+            services: self
+                .services
+                .by_namespace(namespace)
+                .iter()
+                .map(|s| (**s).clone())
+                .collect(),
+            claims: self
+                .claims
+                .by_namespace(namespace)
+                .iter()
+                .map(|c| (**c).clone())
+                .collect(),
+            counts,
+        }
+    }
+}
+
+impl crate::manager::Controller for ResourceQuotaController {
+    type Key = crate::informer::ObjectKey;
+    type Error = crate::shell::ShellError;
+
+    fn name(&self) -> &'static str {
+        "resourcequota"
+    }
+
+    fn queue(&self) -> &crate::queue::WorkQueue<Self::Key> {
+        &self.queue
+    }
+
+    async fn sync(&self, key: &Self::Key) -> Result<(), Self::Error> {
+        let Some(quota) = self.quotas.get(&key.namespace, &key.name) else {
+            return Ok(());
+        };
+        self.queue.add_after(key.clone(), RESYNC);
+        let Some(status) = reconcile(&quota, &self.usage(&quota, &key.namespace)) else {
+            return Ok(());
+        };
+        let api: kube::Api<ResourceQuota> =
+            kube::Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        let status = serde_json::to_value(&status).unwrap_or_default();
+        crate::shell::patch_status(&api, "ResourceQuota", &key.name, status).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -300,6 +489,21 @@ mod tests {
         let mut q = quota.clone();
         q.status = Some(status);
         assert!(reconcile(&q, &usage).is_none());
+    }
+
+    #[test]
+    fn count_names_map_to_resources() {
+        let r = |n: &str| counted_resource(n);
+        let gp = |g: &str, p: &str| Some((g.to_string(), p.to_string()));
+        assert_eq!(r("count/deployments.apps"), gp("apps", "deployments"));
+        assert_eq!(r("count/configmaps"), gp("", "configmaps"));
+        assert_eq!(r("secrets"), gp("", "secrets"));
+        assert_eq!(r("count/widgets.example.com"), gp("example.com", "widgets"));
+        // The evaluators count these themselves (pods only while not terminal).
+        assert_eq!(r("count/pods"), None);
+        assert_eq!(r("pods"), None);
+        assert_eq!(r("requests.cpu"), None);
+        assert_eq!(r("count/"), None);
     }
 
     #[test]
